@@ -1,0 +1,1 @@
+"""Defenses: one module each, registered through the ``mibench.defenses`` entry-point group."""

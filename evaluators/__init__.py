@@ -1,0 +1,1 @@
+"""Evaluators: one module each, registered through the ``mibench.evaluators`` entry-point group."""

@@ -1,0 +1,45 @@
+"""Attack accuracy (PROTOCOL.md section 2): the evaluation model's verdict on the reconstructions.
+
+top-k accuracy = fraction of reconstructions x^ of target class c with c among the k largest
+logits of the evaluation model E(x^). As in PLG-MI, the accuracy is computed per seed and the mean
+and the standard deviation (population, ``np.std``) over seeds are reported.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mibench.attack import Reconstructions
+from mibench.evaluator import EvalContext, Evaluator
+
+
+def topk_hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """1.0 where ``labels`` is among the ``k`` largest logits (k is capped at the class count)."""
+    top = logits.topk(min(k, logits.shape[1]), dim=1).indices
+    return (top == labels[:, None]).any(1).float()
+
+
+def per_seed_mean_std(values: torch.Tensor, seed_index: torch.Tensor) -> tuple[float, float]:
+    """Mean over seeds of the per-seed mean of ``values``, and the population std over seeds."""
+    seeds = seed_index.unique()
+    per_seed = torch.stack([values[seed_index == s].mean() for s in seeds]).double()
+    return per_seed.mean().item(), per_seed.std(unbiased=False).item()
+
+
+def attack_accuracy(logits: torch.Tensor, labels: torch.Tensor, seed_index: torch.Tensor) -> dict[str, float]:
+    out = {}
+    for k in (1, 5):
+        mean, std = per_seed_mean_std(topk_hits(logits, labels, k), seed_index)
+        out[f"attack_acc_top{k}"], out[f"attack_acc_top{k}_std"] = mean, std
+    return out
+
+
+class AttackAccuracy(Evaluator):
+    name = "accuracy"
+    version = "1"
+    paper = "Zhang et al., GMI (CVPR 2020), attack accuracy; per-seed mean/std as PLG-MI (AAAI 2023)"
+    code = "https://github.com/LetheSec/PLG-MI-Attack"
+
+    def evaluate(self, recon: Reconstructions, ctx: EvalContext) -> dict[str, float]:
+        logits, _ = ctx.evaluator_outputs(recon.images)
+        return attack_accuracy(logits, recon.labels, recon.seed_index)

@@ -1,0 +1,38 @@
+"""Exceptions with messages written for the person at the terminal."""
+
+
+class MibenchError(Exception):
+    """Base class: every error mibench raises on purpose. The CLI prints its message, no traceback."""
+
+
+class UnknownComponentError(MibenchError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class DuplicateComponentError(MibenchError):
+    pass
+
+
+class PluginLoadError(MibenchError):
+    pass
+
+
+class DataSourceError(MibenchError):
+    pass
+
+
+class PrivateDataAccessError(MibenchError):
+    """Raised when code running in the attack stage touches private data."""
+
+
+class CacheError(MibenchError):
+    pass
+
+
+class ConfigError(MibenchError):
+    pass
+
+
+class LeaderboardError(MibenchError):
+    pass

@@ -1,0 +1,5 @@
+"""Architectures: feature backbones (registered by name) and the classifier that wraps them."""
+
+from .classifier import Backbone, Classifier
+
+__all__ = ["Backbone", "Classifier"]

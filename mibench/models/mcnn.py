@@ -1,0 +1,37 @@
+"""MCNN, the MNIST target of GMI and BiDO (PROTOCOL.md section 3, mnist).
+
+conv 7x7/64 -> max-pool -> conv 5x5/128 -> max-pool -> conv 5x5/256, each followed by
+BatchNorm + LeakyReLU(0.2); global average pooling gives the 256-d feature. ``width`` scales every
+channel count (1.0 is the published network; a suite states the width it uses).
+Source: GMI (github.com/sunblaze-ucb/GMI-attack), BiDO (github.com/AlanPeng0897/Defend_MI).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .classifier import Backbone
+
+
+def _conv(cin: int, cout: int, k: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, k, padding=k // 2), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
+
+
+class MCNN(Backbone):
+    name = "mcnn"
+    version = "1"
+    paper = "Zhang et al., The Secret Revealer (GMI), CVPR 2020"
+    code = "https://github.com/sunblaze-ucb/GMI-attack"
+
+    def __init__(self, in_channels: int = 1, width: float = 1.0):
+        super().__init__()
+        c1, c2, c3 = (max(1, round(c * width)) for c in (64, 128, 256))
+        self.net = nn.Sequential(
+            *_conv(in_channels, c1, 7), nn.MaxPool2d(2),
+            *_conv(c1, c2, 5), nn.MaxPool2d(2),
+            *_conv(c2, c3, 5), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.feature_dim = c3
+
+    def forward(self, x):
+        return self.net(x)

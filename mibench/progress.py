@@ -1,0 +1,34 @@
+"""Progress bars and tables through rich, on standard error, so standard output stays clean."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+if not console.is_terminal:  # logs and CI: wide enough for a leaderboard table
+    console.width = 160
+
+
+def quiet() -> bool:
+    return os.environ.get("MIBENCH_QUIET", "") not in ("", "0")
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(n=1, **fields)``; fields (e.g. ``loss=0.3``) are shown beside the bar."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+    with Progress(*columns, console=console, disable=quiet(), transient=False) as bar:
+        task = bar.add_task(escape(description), total=total, info="")
+
+        def advance(n: int = 1, **fields: float) -> None:
+            info = "  ".join(f"{k}={v:.4g}" for k, v in fields.items())
+            bar.update(task, advance=n, info=info) if fields else bar.advance(task, n)
+
+        yield advance

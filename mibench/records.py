@@ -1,0 +1,92 @@
+"""Run records and the files a run leaves behind (DESIGN.md, RunRecord).
+
+A run's folder holds ``record.json`` (resolved spec, versions, timings, metrics),
+``reconstructions/`` (one PNG per image, named ``c<class>_s<seed>_<k>.png``) and ``grid.png``
+(per class, reconstructions beside their nearest private_train image in evaluator features). The
+folder is assembled under a temporary name and renamed into place, so it is complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torchvision.utils import make_grid
+
+from . import __version__
+from .attack import Reconstructions
+from .cache import atomic_write_text
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """The [0, 1] images exactly as an 8-bit PNG stores them: metrics are computed on these."""
+    return torch.round(images.clamp(0, 1) * 255) / 255
+
+
+def git_commit() -> str:
+    """Commit of the mibench checkout, with ``-dirty`` for local changes; ``unknown`` outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def versions() -> dict[str, str]:
+    return {"mibench": __version__, "git": git_commit(), "python": platform.python_version(),
+            "torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__,
+            "platform": platform.platform()}
+
+
+def _to_png(image: torch.Tensor) -> Image.Image:
+    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def comparison_grid(recon: Reconstructions, nearest: torch.Tensor, per_class: int = 8) -> torch.Tensor:
+    """Rows: classes; columns: pairs (reconstruction, its nearest private image)."""
+    tiles = []
+    for c in recon.labels.unique().tolist():
+        idx = (recon.labels == c).nonzero().squeeze(1)[:per_class]
+        for i in idx.tolist():
+            tiles += [recon.images[i], nearest[i]]
+        tiles += [torch.ones_like(recon.images[0])] * (2 * (per_class - len(idx)))
+    return make_grid(torch.stack(tiles), nrow=2 * per_class, padding=2, pad_value=0.5)
+
+
+def write_run_folder(folder: Path, record: dict[str, Any], recon: Reconstructions, nearest: torch.Tensor) -> None:
+    """Write the run's folder atomically (an existing folder of the same run is replaced)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        images = staging / "reconstructions"
+        images.mkdir()
+        counters: dict[tuple[int, int], int] = {}
+        for img, c, s in zip(recon.images, recon.labels.tolist(), recon.seed_index.tolist()):
+            k = counters[(c, s)] = counters.get((c, s), -1) + 1
+            _to_png(img).save(images / f"c{c}_s{s}_{k}.png")
+        _to_png(comparison_grid(recon, nearest)).save(staging / "grid.png")
+        (staging / "record.json").write_text(json.dumps(record, indent=2, default=str))
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(record, indent=2, default=str))

@@ -1,0 +1,68 @@
+"""RunSpec: everything that determines a run, as plain data (DESIGN.md).
+
+CLI flags and record files only build a RunSpec. Its parameters are resolved: paper defaults,
+then the suite profile's scaling, then the user's overrides; so the stored spec alone reproduces
+the run. ``config_hash`` covers everything except the device and keys the leaderboard row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cache import content_key
+from .components import params_dict, resolve_params
+from .errors import ConfigError
+from .registries import ATTACKS, DEFENSES, EVALUATORS, SUITES
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    suite: str
+    defense: str
+    attack: str
+    profile: str = "full"
+    seed: int = 0
+    defense_params: dict[str, Any] = field(default_factory=dict)
+    attack_params: dict[str, Any] = field(default_factory=dict)
+    evaluator_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of the run's configuration without its seed: rows of several seeds share it."""
+        return content_key({k: v for k, v in self.to_dict().items() if k != "seed"})[:16]
+
+
+def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: int = 0,
+            overrides: dict[str, dict[str, Any]] | None = None) -> RunSpec:
+    """Resolve names and parameters; unknown names and parameters raise errors that list the known ones.
+
+    ``overrides`` maps ``"defense"``, ``"attack"`` or ``"evaluator.<name>"`` to parameter values.
+    """
+    overrides = dict(overrides or {})
+    suite_obj = SUITES.get(suite)()
+    suite_obj.profile(profile)
+
+    def params(kind: str, name: str, key: str) -> dict[str, Any]:
+        cls = {"defenses": DEFENSES, "attacks": ATTACKS, "evaluators": EVALUATORS}[kind].get(name)
+        merged = {**suite_obj.component_params(kind, name, profile), **overrides.pop(key, {})}
+        return params_dict(resolve_params(cls.Params, merged, owner=f"{kind[:-1]} {name!r}"))
+
+    spec = RunSpec(
+        suite=suite, defense=defense, attack=attack, profile=profile, seed=seed,
+        defense_params=params("defenses", defense, "defense"),
+        attack_params=params("attacks", attack, "attack"),
+        evaluator_params={e: params("evaluators", e, f"evaluator.{e}") for e in suite_obj.evaluators},
+    )
+    if overrides:
+        raise ConfigError(f"unknown parameter groups {sorted(overrides)}; use defense, attack or evaluator.<name>")
+    return spec

@@ -1,0 +1,1 @@
+"""Suites (protocols). ``mnist`` is embedded and runs on a CPU."""

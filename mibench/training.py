@@ -1,0 +1,103 @@
+"""The one classifier trainer that defenses customise.
+
+A :class:`TrainRecipe` is the optimiser schedule (SGD with momentum and weight decay, step decay
+at fractions of the run). :func:`fit` runs it with a loss ``loss_fn(model, x, y) -> scalar`` so a
+defense can replace the loss (CALoR's CA, MID's KL term, BiDO's HSIC terms) without writing an
+epoch loop. Batches are drawn by a seeded generator: the same recipe, data and seed train the
+same weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import ImageSet
+from .progress import progress
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRecipe:
+    epochs: float = 100
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_milestones: tuple[float, ...] = ()  # fractions of the run at which lr *= lr_gamma
+    lr_gamma: float = 0.1
+    augment_shift: int = 0  # random translation by up to this many pixels (0: none)
+
+    def replace(self, **changes) -> "TrainRecipe":
+        return dataclasses.replace(self, **changes)
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(model(x), y)
+
+
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by an integer offset in [-max_shift, max_shift] with zero padding."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    dx, dy = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+
+
+def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossFn = cross_entropy,
+        parameters: Iterable[nn.Parameter] | None = None, device: torch.device, seed: int,
+        description: str = "train") -> list[float]:
+    """Train ``model`` in place; returns the mean loss of each epoch."""
+    model.to(device, memory_format=torch.channels_last).train()  # ~25 % faster convolutions on CPU
+    params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    n = len(data)
+    steps_per_epoch = max(1, n // recipe.batch_size)
+    total = max(1, round(recipe.epochs * steps_per_epoch))
+    milestones = sorted(round(f * total) for f in recipe.lr_milestones)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=recipe.lr_gamma)
+    gen = torch.Generator().manual_seed(seed)
+    history: list[float] = []
+    running, count, order = 0.0, 0, torch.empty(0, dtype=torch.long)
+    with progress(description, total) as advance:
+        for step in range(total):
+            pos = (step % steps_per_epoch) * recipe.batch_size
+            if pos == 0:
+                order = torch.randperm(n, generator=gen)
+            idx = order[pos:pos + recipe.batch_size]
+            x, y = data.images[idx], data.labels[idx]
+            if recipe.augment_shift:
+                x = random_shift(x, recipe.augment_shift, gen)
+            loss = loss_fn(model, x.to(device), y.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            running, count = running + loss.item(), count + 1
+            if (step + 1) % steps_per_epoch == 0 or step + 1 == total:
+                history.append(running / count)
+                running, count = 0.0, 0
+            advance(loss=loss.item())
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def batched(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, device: torch.device,
+            batch_size: int = 512) -> torch.Tensor:
+    """Apply ``fn`` to ``images`` in batches on ``device``; results are gathered on the CPU."""
+    return torch.cat([fn(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
+
+def accuracy(model: nn.Module, data: ImageSet, device: torch.device) -> float:
+    """Top-1 accuracy of ``model`` (in eval mode) on ``data``."""
+    model.eval()
+    pred = batched(model, data.images, device).argmax(1)
+    return (pred == data.labels).float().mean().item()

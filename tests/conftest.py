@@ -1,0 +1,80 @@
+"""Shared fixtures: a quiet environment, a private cache, and ``tiny``, a synthetic suite small
+enough to run every registered component end to end in seconds."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+from mibench.attack import AttackBudget
+from mibench.data import DataRoles, ImageSet
+from mibench.registries import SUITES
+from mibench.suite import Profile, Suite
+from mibench.training import TrainRecipe
+
+os.environ["MIBENCH_QUIET"] = "1"
+
+
+def synthetic_images(n_per_class: int, classes: range, size: int = 16, seed: int = 0) -> ImageSet:
+    """Class k is a grating at angle k x 22.5 degrees plus noise: learnable in a few steps."""
+    g = torch.Generator().manual_seed(seed)
+    i, j = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    images, labels = [], []
+    for k in classes:
+        theta = torch.tensor(k * math.pi / 8)
+        grating = 0.5 + 0.4 * torch.sin(2 * math.pi * 0.25 * (torch.cos(theta) * i + torch.sin(theta) * j))
+        x = grating + 0.1 * torch.randn(n_per_class, 1, size, size, generator=g)
+        images.append(x.clamp(0, 1))
+        labels.append(torch.full((n_per_class,), k))
+    return ImageSet(torch.cat(images), torch.cat(labels))
+
+
+RECIPE = TrainRecipe(epochs=5, batch_size=16, lr=0.05)
+
+
+class TinySuite(Suite):
+    name = "tiny"
+    version = "1"
+    paper = "synthetic test suite"
+    code = "tests/conftest.py"
+    image_shape = (1, 16, 16)
+    num_classes = 4
+    target_arch = "mcnn"
+    target_arch_params = {"in_channels": 1, "width": 0.125}
+    evaluator_arch = "resnet_small"
+    evaluator_arch_params = {"in_channels": 1, "widths": (4, 8), "blocks": 1, "feature_dim": 8}
+    profiles = {
+        "quick": Profile(
+            description="tests", budget=AttackBudget(classes=(0, 1, 2), per_class=2, seeds=2),
+            target=RECIPE, evaluator=RECIPE,
+            components={
+                "defenses.calor": {"rank": 3, "ca_epochs": 0.5},
+                "attacks.plg": {"top_n": 8, "gan_width": 4, "gan_iterations": 2, "n_dis": 2, "batch_size": 8,
+                                "inversion_steps": 3},
+            },
+        )
+    }
+
+    def source(self) -> str:
+        return "synthetic"
+
+    def load(self) -> DataRoles:
+        return DataRoles(private_train=synthetic_images(24, range(4)), private_test=synthetic_images(6, range(4), seed=1),
+                         public=synthetic_images(12, range(4, 8), seed=2))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_suite():
+    if "tiny" not in SUITES:
+        SUITES.register()(TinySuite)
+    yield TinySuite
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test gets its own artifact cache."""
+    monkeypatch.setenv("MIBENCH_CACHE", str(tmp_path / "cache"))
+    yield tmp_path / "cache"

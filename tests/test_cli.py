@@ -1,0 +1,65 @@
+"""The command line as a user types it."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from mibench.cli import main
+
+
+def test_ls_lists_every_kind(capsys):
+    assert main(["ls"]) == 0
+    err = capsys.readouterr().err
+    for name in ("mnist", "calor", "none", "plg", "accuracy", "knn", "fid", "mcnn"):
+        assert name in err
+
+
+def test_unknown_names_exit_2_and_list_what_exists(capsys):
+    assert main(["run", "--defense", "calorr", "--attack", "plg", "--suite", "tiny", "--profile", "quick"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown defense 'calorr'" in err and "Did you mean 'calor'" in err
+    assert main(["run", "--defense", "none", "--attack", "plg", "--suite", "tiny", "--profile", "slow"]) == 2
+    assert "profiles: quick" in capsys.readouterr().err
+    assert main(["run", "--defense", "none", "--attack", "plg", "--suite", "tiny", "--profile", "quick",
+                 "--set", "defense.rank=3"]) == 2
+    assert "has no parameter 'rank'" in capsys.readouterr().err
+    assert main(["run", "--defense", "none", "--attack", "plg", "--set", "oops"]) == 2
+
+
+def test_run_show_and_check_a_leaderboard(tmp_path, capsys):
+    boards = tmp_path / "boards"
+    args = ["run", "--defense", "calor", "--attack", "plg", "--suite", "tiny", "--profile", "quick",
+            "--device", "cpu", "--out", str(tmp_path / "runs"), "--leaderboard-dir", str(boards),
+            "--set", "attack.inversion_steps=2"]
+    assert main(args) == 0
+    assert "attack_acc_top1" in capsys.readouterr().err
+    csv = boards / "tiny-quick.csv"
+    frame = pd.read_csv(csv)
+    assert len(frame) == 1 and frame.defense[0] == "calor"
+    record = json.loads((boards / frame.record[0]).read_text())
+    assert record["spec"]["attack_params"]["inversion_steps"] == 2
+
+    assert main(["leaderboard", "show", "--suite", "tiny", "--profile", "quick", "--dir", str(boards)]) == 0
+    assert "calor" in capsys.readouterr().err
+
+    (boards / "tolerances.json").write_text(json.dumps({"tiny-quick": {"natural_acc": 0.01, "attack_acc_top1": 0.01}}))
+    check = ["leaderboard", "check", "--suite", "tiny", "--profile", "quick", "--dir", str(boards), "--device", "cpu"]
+    assert main(check) == 0
+    frame["natural_acc"] = frame.natural_acc.astype(float) - 0.2  # a drifted committed number
+    frame.to_csv(csv, index=False)
+    assert main(check) == 1
+    assert "DRIFT" in capsys.readouterr().err
+
+
+def test_check_without_tolerances_is_an_error(tmp_path, capsys):
+    boards = tmp_path / "boards"
+    assert main(["run", "--defense", "none", "--attack", "plg", "--suite", "tiny", "--profile", "quick",
+                 "--device", "cpu", "--out", str(tmp_path / "runs"), "--leaderboard-dir", str(boards)]) == 0
+    assert main(["leaderboard", "check", "--suite", "tiny", "--profile", "quick", "--dir", str(boards)]) == 2
+    assert "tolerances.json is missing" in capsys.readouterr().err
+
+
+def test_missing_leaderboard_is_an_error(tmp_path, capsys):
+    assert main(["leaderboard", "show", "--suite", "tiny", "--dir", str(tmp_path)]) == 2
+    assert "no leaderboard" in capsys.readouterr().err

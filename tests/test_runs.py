@@ -1,0 +1,103 @@
+"""End-to-end behaviour of a run: records, leaderboard rows, caching across seeds, resume."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from mibench import leaderboard as lb
+from mibench.errors import LeaderboardError
+from mibench.runner import Pipeline, RunOptions, run
+from mibench.spec import RunSpec, resolve
+
+
+def options(tmp_path, **kw):
+    return RunOptions(device="cpu", out=tmp_path / "runs", leaderboard_dir=tmp_path / "boards", **kw)
+
+
+def test_run_writes_record_and_a_leaderboard_row(tmp_path):
+    spec = resolve("tiny", "calor", "plg", "quick", seed=3)
+    record = run(spec, options(tmp_path))
+    frame = pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")
+    assert list(frame.columns) == lb.COLUMNS
+    row = frame.iloc[0]
+    assert (row.defense, row.attack, row.seed, row.config_hash) == ("calor", "plg", 3, spec.config_hash)
+    assert row.attack_acc_top1 == pytest.approx(record["metrics"]["attack_acc_top1"], abs=1e-6)
+    stored = json.loads((tmp_path / "boards" / row.record).read_text())
+    assert RunSpec.from_dict(stored["spec"]) == spec
+    assert stored["spec"]["defense_params"]["rank"] == 3  # the suite's scaling is resolved into the spec
+    assert stored["versions"]["torch"] and stored["versions"]["mibench"]
+    assert set(stored["timings"]) >= {"target", "evaluator", "attack", "evaluate", "total"}
+
+
+def test_same_config_and_seed_replaces_its_row_other_seed_adds_one(tmp_path):
+    run(resolve("tiny", "none", "plg", "quick", seed=0), options(tmp_path))
+    run(resolve("tiny", "none", "plg", "quick", seed=0), options(tmp_path))
+    assert len(pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")) == 1
+    second = run(resolve("tiny", "none", "plg", "quick", seed=1), options(tmp_path))
+    assert len(pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")) == 2
+    # another seed reuses the target, the evaluator and its private features; it retrains the GAN
+    assert {"targets", "evaluators", "features"} <= set(second["cache"]["reused"])
+    assert "attacks" in second["cache"]["built"]
+
+
+def test_an_interrupted_run_resumes_from_cached_stages(tmp_path, monkeypatch):
+    spec = resolve("tiny", "none", "plg", "quick")
+    from mibench.attacks.plg import PLGMI
+
+    def interrupted(self, ctx, G):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PLGMI, "invert", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, options(tmp_path))
+    assert not (tmp_path / "boards" / "tiny-quick.csv").exists()
+    assert not list((tmp_path / "runs").rglob("record.json"))
+    record = run(spec, options(tmp_path))
+    assert set(record["cache"]["reused"]) >= {"targets", "evaluators", "features", "attacks"}
+
+
+def test_records_are_reproducible(tmp_path):
+    spec = resolve("tiny", "none", "plg", "quick")
+    a = run(spec, options(tmp_path / "a"))["metrics"]
+    b = run(spec, RunOptions(device="cpu", out=tmp_path / "b", leaderboard_dir=tmp_path / "b", cache_root=tmp_path / "c2"))["metrics"]
+    assert a == b
+
+
+def test_foreign_leaderboard_is_refused_and_left_intact(tmp_path):
+    boards = tmp_path / "boards"
+    boards.mkdir()
+    foreign = boards / "tiny-quick.csv"
+    foreign.write_text("model,score\nx,1\n")
+    with pytest.raises(LeaderboardError, match="foreign columns"):
+        run(resolve("tiny", "none", "plg", "quick"), options(tmp_path))
+    assert foreign.read_text() == "model,score\nx,1\n"
+
+
+def test_leaderboard_is_regenerated_from_records(tmp_path):
+    run(resolve("tiny", "none", "plg", "quick"), options(tmp_path))
+    csv = tmp_path / "boards" / "tiny-quick.csv"
+    before = csv.read_text()
+    csv.unlink()
+    lb.build(tmp_path / "boards", "tiny-quick")
+    assert csv.read_text() == before
+
+
+def test_compare_applies_tolerances():
+    rows = lb.compare({"a": 0.5, "b": float("nan")}, {"a": 0.53, "b": float("nan")}, {"a": 0.05, "b": 1.0})
+    assert all(r["ok"] for r in rows)
+    assert not lb.compare({"a": 0.5}, {"a": 0.6}, {"a": 0.05})[0]["ok"]
+
+
+def test_output_folder_that_cannot_be_created_is_reported(tmp_path):
+    from mibench.errors import CacheError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CacheError, match="output folder"):
+        run(resolve("tiny", "none", "plg", "quick"), RunOptions(device="cpu", out=blocker / "runs"))
+    pipe = Pipeline(resolve("tiny", "none", "plg", "quick"), RunOptions(device="cpu", out=tmp_path / "ok",
+                                                                          cache_root=blocker / "cache"))
+    with pytest.raises(CacheError, match="cache folder"):
+        pipe.check_writable()
