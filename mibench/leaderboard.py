@@ -91,23 +91,35 @@ def add_record(folder: Path, record: dict[str, Any]) -> Path:
     return build(folder, board)
 
 
-def load_tolerances(folder: Path, board: str) -> dict[str, float]:
+def load_tolerances(folder: Path, board: str) -> dict[str, dict[str, float]]:
+    """Per metric ``{"abs": a, "rel": r}``: a value passes when ``|new - old| <= a + r * |old|``.
+
+    Keys starting with ``_`` are comments. A bare number is an absolute tolerance.
+    """
     path = folder / "tolerances.json"
     if not path.is_file():
         raise LeaderboardError(f"{path} is missing: it declares how far each metric may drift")
     table = json.loads(path.read_text())
     if board not in table:
         raise LeaderboardError(f"{path} declares no tolerances for board {board!r} (it has {sorted(table)})")
-    return {m: float(v) for m, v in table[board].items() if not m.startswith("_")}
+    out = {}
+    for metric, tol in table[board].items():
+        if metric.startswith("_"):
+            continue
+        tol = {"abs": tol} if isinstance(tol, (int, float)) else tol
+        out[metric] = {"abs": float(tol.get("abs", 0.0)), "rel": float(tol.get("rel", 0.0))}
+    return out
 
 
-def compare(expected: dict[str, Any], actual: dict[str, Any], tolerances: dict[str, float]) -> list[dict[str, Any]]:
-    """One row per metric: expected, actual, tolerance and whether it is within (NaN equals NaN)."""
+def compare(expected: dict[str, Any], actual: dict[str, Any],
+            tolerances: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """One row per metric: expected, actual, allowed drift and whether it is within (NaN equals NaN)."""
     rows = []
     for metric, tol in tolerances.items():
         e, a = float(expected[metric]), float(actual[metric])
-        ok = (math.isnan(e) and math.isnan(a)) or abs(e - a) <= tol
-        rows.append({"metric": metric, "expected": e, "actual": a, "tolerance": tol, "ok": ok})
+        allowed = tol["abs"] + tol["rel"] * abs(e)
+        ok = (math.isnan(e) and math.isnan(a)) or abs(e - a) <= allowed
+        rows.append({"metric": metric, "expected": e, "actual": a, "tolerance": allowed, "ok": ok})
     return rows
 
 

@@ -84,10 +84,17 @@ def test_leaderboard_is_regenerated_from_records(tmp_path):
     assert csv.read_text() == before
 
 
-def test_compare_applies_tolerances():
-    rows = lb.compare({"a": 0.5, "b": float("nan")}, {"a": 0.53, "b": float("nan")}, {"a": 0.05, "b": 1.0})
-    assert all(r["ok"] for r in rows)
-    assert not lb.compare({"a": 0.5}, {"a": 0.6}, {"a": 0.05})[0]["ok"]
+def test_compare_applies_absolute_and_relative_tolerances(tmp_path):
+    (tmp_path / "tolerances.json").write_text(json.dumps(
+        {"b": {"_why": "comment", "acc": 0.05, "knn": {"rel": 0.1}, "fid": {"abs": 1, "rel": 0.5}}}))
+    tol = lb.load_tolerances(tmp_path, "b")
+    assert tol == {"acc": {"abs": 0.05, "rel": 0.0}, "knn": {"abs": 0.0, "rel": 0.1}, "fid": {"abs": 1.0, "rel": 0.5}}
+    ok = lb.compare({"acc": 0.5, "knn": 10.0, "fid": float("nan")}, {"acc": 0.54, "knn": 10.9, "fid": float("nan")}, tol)
+    assert all(r["ok"] for r in ok)
+    bad = lb.compare({"acc": 0.5, "knn": 10.0, "fid": 2.0}, {"acc": 0.56, "knn": 8.9, "fid": 4.1}, tol)
+    assert [r["ok"] for r in bad] == [False, False, False]
+    with pytest.raises(LeaderboardError, match="no tolerances for board 'other'"):
+        lb.load_tolerances(tmp_path, "other")
 
 
 def test_output_folder_that_cannot_be_created_is_reported(tmp_path):
