@@ -24,6 +24,7 @@ from .access import view_for
 from .attack import AttackContext, Reconstructions
 from .cache import Cache, content_key, ensure_writable
 from .data import DataRoles, attack_stage
+from .errors import ConfigError
 from .defense import DefenseContext
 from .evaluator import EvalContext
 from .evaluators.knn import nearest_same_class
@@ -52,7 +53,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+        raise ConfigError(f"--device {name} was asked for but torch sees no CUDA device; use --device cpu or auto")
     return torch.device(name)
 
 
@@ -127,7 +128,7 @@ class Pipeline:
 
         payload = self.cache.get_or_build("targets", config, build)
         torch.manual_seed(self.suite.train_seed)
-        model = self.defense.build(ctx).to(self.device, memory_format=torch.channels_last)
+        model = self.defense.build(ctx).to(self.device)
         model.load_state_dict(payload["state_dict"])
         return model.eval(), float(payload["natural_acc"]), config
 
@@ -141,8 +142,7 @@ class Pipeline:
         def make() -> Classifier:
             torch.manual_seed(self.suite.train_seed)
             backbone = self._backbone(self.suite.evaluator_arch, self.suite.evaluator_arch_params)()
-            classifier = Classifier(backbone, nn.Linear(backbone.feature_dim, self.suite.num_classes))
-            return classifier.to(self.device, memory_format=torch.channels_last)
+            return Classifier(backbone, nn.Linear(backbone.feature_dim, self.suite.num_classes)).to(self.device)
 
         def build() -> dict:
             model = make()

@@ -55,7 +55,7 @@ def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossF
         parameters: Iterable[nn.Parameter] | None = None, device: torch.device, seed: int,
         description: str = "train") -> list[float]:
     """Train ``model`` in place; returns the mean loss of each epoch."""
-    model.to(device, memory_format=torch.channels_last).train()  # ~25 % faster convolutions on CPU
+    model.to(device).train()
     params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
     opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     n = len(data)

@@ -51,7 +51,7 @@ SCALING = {
               "reaches 99 % test accuracy within one)",
     "evaluator": "pre-activation ResNet, widths 16/32/64, one block per stage, 2 epochs with 2-pixel shifts",
     "calor": "rank r = 8 (r/d = 8/128, the paper's 30/512); CA fine-tune 1 epoch instead of 5",
-    "plg GAN": "width 8 instead of 64; 450 generator iterations instead of 30,000 (n_dis = 5 and batch 64 "
+    "plg GAN": "width 8 instead of 64; 400 generator iterations instead of 30,000 (n_dis = 5 and batch 64 "
                "kept); top_n = 1000 pseudo-labelled images per class instead of 30 (5 classes, 29k public images)",
     "plg inversion": "100 Adam steps instead of 600; no horizontal flip in the augmentation (digits are not "
                      "mirror-symmetric)",
@@ -65,7 +65,7 @@ PROFILES = {
         evaluator=EVALUATOR_RECIPE,
         components={
             "defenses.calor": {"rank": 8, "ca_epochs": 1.0},
-            "attacks.plg": {"top_n": 1000, "gan_width": 8, "gan_iterations": 450, "inversion_steps": 100,
+            "attacks.plg": {"top_n": 1000, "gan_width": 8, "gan_iterations": 400, "inversion_steps": 100,
                             "hflip": False},
         },
     ),
