@@ -16,6 +16,7 @@ from mibench.suite import Profile, Suite
 from mibench.training import TrainRecipe
 
 os.environ["MIBENCH_QUIET"] = "1"
+torch.set_num_threads(1)  # the tests' models are tiny: threads only add synchronisation
 
 
 def synthetic_images(n_per_class: int, classes: range, size: int = 16, seed: int = 0) -> ImageSet:
