@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mibench.components import param
 from mibench.defense import Defense, DefenseContext
 from mibench.models import Classifier
 
@@ -65,15 +66,15 @@ class CALoR(Defense):
 
     @dataclass(frozen=True)
     class Params:
-        rank: int = 30
+        rank: int = param(30, min=1, help="r of the low-rank head (a bottleneck only when r < classes)")
         lor: bool = True
         ca: bool = True
-        ca_a: float = 0.25
-        ca_b: float = 8.0
-        ca_epochs: float = 5.0
-        ca_lr: float = 2e-5
-        ca_momentum: float = 0.9
-        ca_weight_decay: float = 0.0
+        ca_a: float = param(0.25, min=0.0)
+        ca_b: float = param(8.0, min=0.0)
+        ca_epochs: float = param(5.0, budget="epochs")
+        ca_lr: float = param(2e-5, min=0.0)
+        ca_momentum: float = param(0.9, min=0.0, max=1.0)
+        ca_weight_decay: float = param(0.0, min=0.0)
         ca_milestones: tuple[float, ...] = (0.6, 0.8)
 
     def head(self, feature_dim: int, num_classes: int) -> nn.Module:
@@ -85,9 +86,12 @@ class CALoR(Defense):
         return confidence_adaptation_loss(model(x), y, self.params.ca_a, self.params.ca_b)
 
     def train(self, ctx: DefenseContext) -> Classifier:
-        model = super().train(ctx)
-        if self.params.ca:
-            p = self.params
+        """Stage 1 (the LoR model, plain CE) is cached on its own: a CA ablation reuses it."""
+        p = self.params
+        lor_config = {"lor": p.lor, "rank": p.rank if p.lor else None}
+        model = ctx.stage(self.build(ctx), "calor-lor", lor_config,
+                          lambda m: ctx.fit(m, loss_fn=self.loss, description=f"target [calor: LoR r={p.rank}]"))
+        if p.ca:
             recipe = ctx.recipe.replace(epochs=p.ca_epochs, lr=p.ca_lr, momentum=p.ca_momentum,
                                         weight_decay=p.ca_weight_decay, lr_milestones=p.ca_milestones, lr_gamma=0.1)
             ctx.fit(model, recipe, loss_fn=self.ca_loss, description="target [calor: CA fine-tune]")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mibench.attack import Reconstructions
-from mibench.evaluator import EvalContext, Evaluator
+from mibench.evaluator import EvalContext, Evaluator, Metric
 
 
 def topk_hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -39,7 +38,12 @@ class AttackAccuracy(Evaluator):
     version = "1"
     paper = "Zhang et al., GMI (CVPR 2020), attack accuracy; per-seed mean/std as PLG-MI (AAAI 2023)"
     code = "https://github.com/LetheSec/PLG-MI-Attack"
+    metrics = (
+        Metric("attack_acc_top1", True, "fraction of reconstructions the judge reads as their class (mean over seeds)"),
+        Metric("attack_acc_top1_std", False, "std over seeds of the per-seed top-1 accuracy"),
+        Metric("attack_acc_top5", True, "fraction with their class among the judge's five most probable"),
+        Metric("attack_acc_top5_std", False, "std over seeds of the per-seed top-5 accuracy"),
+    )
 
-    def evaluate(self, recon: Reconstructions, ctx: EvalContext) -> dict[str, float]:
-        logits, _ = ctx.evaluator_outputs(recon.images)
-        return attack_accuracy(logits, recon.labels, recon.seed_index)
+    def evaluate(self, ctx: EvalContext) -> dict[str, float]:
+        return attack_accuracy(ctx.logits, ctx.recon.labels, ctx.recon.seed_index)

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from scipy import linalg
 
-from mibench.attack import Reconstructions
-from mibench.evaluator import EvalContext, Evaluator
+from mibench.components import param
+from mibench.evaluator import EvalContext, Evaluator, Metric
+from mibench.tensors import batched
 
 from .inception import BACKBONE, find_weights, inception_pool3
 
@@ -54,9 +55,16 @@ class FID(Evaluator):
     paper = "Heusel et al., GANs Trained by a Two Time-Scale Update Rule (NeurIPS 2017); pytorch-fid"
     code = "https://github.com/mseitzer/pytorch-fid"
 
+    metrics = (
+        Metric("fid", False, "Frechet distance to the private images of the attacked classes"),
+        Metric("fid_backbone", False, "which features the FID was computed in", kind="text"),
+        Metric("fid_subset", False, "all reconstructions or only the successful ones", kind="text"),
+        Metric("fid_n", True, "number of reconstructions in the FID", fmt=".0f"),
+    )
+
     @dataclass(frozen=True)
     class Params:
-        subset: str = "all"  # "all" (MIBench) or "successful" (PLG-MI)
+        subset: str = param("all", choices=("all", "successful"), help="all (MIBench) or successful (PLG-MI)")
 
     def extractor(self, ctx: EvalContext):
         """(backbone name, images -> features, whether it is the evaluator's penultimate layer)."""
@@ -65,33 +73,27 @@ class FID(Evaluator):
             return BACKBONE, inception_pool3(weights, ctx.device), False
         return f"{ctx.evaluator_name}-penultimate", ctx.evaluator.features, True
 
-    def evaluate(self, recon: Reconstructions, ctx: EvalContext) -> dict[str, float | str]:
-        if self.params.subset not in ("all", "successful"):
-            raise ValueError(f"fid subset must be 'all' or 'successful', got {self.params.subset!r}")
+    def evaluate(self, ctx: EvalContext) -> dict[str, float | str]:
+        recon = ctx.recon
         backbone, extract, is_evaluator = self.extractor(ctx)
-        images = recon.images
-        if self.params.subset == "successful":
-            logits, _ = ctx.evaluator_outputs(images)
-            images = images[logits.argmax(1) == recon.labels]
-        out: dict[str, float | str] = {"fid_backbone": backbone, "fid_subset": self.params.subset,
-                                       "fid_n": float(len(images))}
-        if len(images) < 2:
-            log.warning("FID undefined: %d reconstructions in subset %r", len(images), self.params.subset)
+        keep = (ctx.logits.argmax(1) == recon.labels if self.params.subset == "successful"
+                else torch.ones(len(recon.labels), dtype=torch.bool))
+        n = int(keep.sum())
+        out: dict[str, float | str] = {"fid_backbone": backbone, "fid_subset": self.params.subset, "fid_n": float(n)}
+        if n < 2:
+            log.warning("FID undefined: %d reconstructions in subset %r", n, self.params.subset)
             return {**out, "fid": float("nan")}
         classes = recon.labels.unique()
         in_classes = torch.isin(ctx.private_train.labels, classes)
 
         def build() -> dict:
             feats = (ctx.private_features[in_classes] if is_evaluator
-                     else _features(extract, ctx.private_train.images[in_classes], ctx.device))
+                     else batched(extract, ctx.private_train.images[in_classes], ctx.device, 256))
             mu, sigma = gaussian_stats(feats)
             return {"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma)}
 
         ref = ctx.artifact("fid-reference", {"backbone": backbone, "classes": classes.tolist()}, build)
-        mu, sigma = gaussian_stats(_features(extract, images, ctx.device))
+        feats = ctx.features[keep] if is_evaluator else batched(extract, recon.images[keep], ctx.device, 256)
+        mu, sigma = gaussian_stats(feats)
         return {**out, "fid": frechet_distance(mu, sigma, ref["mu"].numpy(), ref["sigma"].numpy())}
 
-
-@torch.no_grad()
-def _features(extract, images: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
-    return torch.cat([extract(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])

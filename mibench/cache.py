@@ -59,14 +59,21 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def ensure_writable(folder: Path, what: str) -> None:
-    """Fail early, with the folder's name, if ``folder`` cannot be created or written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".mibench-write-test-"):
-            pass
-    except OSError as exc:
-        raise CacheError(f"the {what} {folder} is not writable ({exc.strerror or exc}); "
-                         f"choose another with the option or environment variable shown in `mibench run --help`") from exc
+    """Fail early, with the folder's name, if ``folder`` could not be created or written.
+
+    Nothing is created: a run that fails before it has results leaves no empty folders behind.
+    """
+    probe = Path(folder).expanduser().absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    problem = None
+    if not probe.is_dir():
+        problem = f"{probe} is not a folder"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"{probe} is not writable"
+    if problem:
+        raise CacheError(f"the {what} {folder} cannot be created or written ({problem}); "
+                         f"choose another with the option or environment variable shown in `mibench run --help`")
 
 
 class Cache:

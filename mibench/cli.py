@@ -1,17 +1,17 @@
 """The ``mibench`` command line (argparse + rich).
 
     mibench run --defense NAME --attack NAME [--suite mnist] [--seed N] [--device auto|cpu|cuda]
-                [--profile quick|full] [--out DIR] [--set defense.rank=8 ...]
+                [--profile quick|full] [--out DIR] [--control] [--set defense.rank=8 ...]
     mibench ls [suites|defenses|attacks|evaluators|models]
-    mibench leaderboard show|build|check [--suite S] [--profile P] [--dir DIR]
+    mibench leaderboard show|build|check|tolerances [--suite S] [--profile P] [--dir DIR] [--rows 0,2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,7 +19,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import ConfigError, MibenchError
-from .progress import console
+from .progress import console, stdout
 
 DEFAULT_BOARDS = Path("leaderboards")
 
@@ -37,33 +37,40 @@ def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import RunOptions, run
+    from .leaderboard import board_name
+    from .runner import Pipeline, RunOptions
     from .spec import resolve
 
-    spec = resolve(args.suite, args.defense, args.attack, args.profile, args.seed, _parse_sets(args.set))
+    spec = resolve(args.suite, args.defense, args.attack, args.profile, args.seed, _parse_sets(args.set),
+                   control=args.control)
     options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
                          cache_root=args.cache_dir, data_root=args.data_root)
-    console.print(f"[bold]mibench run[/] suite={spec.suite} defense={spec.defense} attack={spec.attack} "
-                  f"profile={spec.profile} seed={spec.seed} config={spec.config_hash}")
-    record = run(spec, options)
+    console.print(f"[bold]mibench run[/] suite={spec.suite} defense={spec.defense} attack={spec.attack}"
+                  f"{' (control)' if spec.control else ''} profile={spec.profile} seed={spec.seed} config={spec.config_hash}")
+    pipeline = Pipeline(spec, options)
+    pipeline.check_writable()
+    record = pipeline.run()
     _print_metrics(record)
+    if options.write_leaderboard:
+        console.print(f"leaderboard: {pipeline.leaderboard_dir() / (board_name(spec.suite, spec.profile) + '.csv')}")
     return 0
 
 
-def _print_metrics(record: dict[str, Any]) -> None:
-    table = Table(title=f"{record['spec']['defense']} x {record['spec']['attack']} on {record['spec']['suite']} "
-                        f"({record['spec']['profile']}, seed {record['spec']['seed']})")
+def _print_metrics(record) -> None:
+    spec = record.spec
+    table = Table(title=f"{spec['defense']} x {spec['attack']}{' (control)' if record.control else ''} on "
+                        f"{spec['suite']} ({spec['profile']}, seed {spec['seed']})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    rows = {"natural_acc": record["natural_acc"], "evaluator_acc": record["evaluator_acc"], **record["metrics"]}
+    rows = {"natural_acc": record.natural_acc, "evaluator_acc": record.evaluator_acc,
+            "evaluator_acc_private": record.evaluator_acc_private, "attack_queries": record.attack_queries,
+            **record.metrics}
     for k, v in rows.items():
         table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
-    for stage, seconds in record["timings"].items():
+    for stage, seconds in record.timings.items():
         table.add_row(f"time: {stage}", f"{seconds:.1f} s")
     console.print(table)
-    console.print(f"run folder: {record['run_folder']}")
-    if "leaderboard" in record:
-        console.print(f"leaderboard: {record['leaderboard']}")
+    console.print(f"run folder: {record.run_folder}")
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -82,65 +89,87 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 table.add_row(entry.name, cls.version, entry.origin, detail)
             except MibenchError as exc:  # a broken plugin is listed, not fatal
                 table.add_row(entry.name, "?", entry.origin, f"[red]fails to load: {exc}")
-        console.print(table)
+        stdout.print(table)
     return 0
+
+
+SHOWN = ["defense", "attack", "control", "n_seeds", "natural_acc", "attack_acc_top1", "attack_acc_top5", "knn_dist",
+         "fid", "fid_backbone"]
+
+
+def _board(args: argparse.Namespace) -> str:
+    """The board name, after checking that the suite and profile exist (listing what does)."""
+    from . import leaderboard as lb
+    from .registries import SUITES
+
+    SUITES.get(args.suite)().profile(args.profile)
+    return lb.board_name(args.suite, args.profile)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from . import leaderboard as lb
+    from . import regression
 
     folder = Path(args.dir)
-    board = lb.board_name(args.suite, args.profile)
+    board = _board(args)
     if args.action == "build":
         console.print(f"wrote {lb.build(folder, board)}")
         return 0
+    if args.action == "tolerances":
+        derived = regression.write_tolerances(folder, board)
+        console.print(f"wrote {folder / 'tolerances.json'} [{board}]: " + json.dumps(derived))
+        return 0
     frame = lb.read_board(folder / f"{board}.csv")
     if args.action == "show":
-        shown = ["defense", "attack", "seed", "natural_acc", "attack_acc_top1", "attack_acc_top1_std",
-                 "attack_acc_top5", "knn_dist", "fid", "fid_backbone", "runtime_s"]
+        shown = [c for c in SHOWN if c in frame.columns]
         if args.markdown:
-            print(lb.markdown(frame[shown]))
+            stdout.print(lb.markdown(frame, shown), markup=False, highlight=False, soft_wrap=True)
             return 0
         table = Table(title=f"leaderboard {board}")
         for col in shown:
             table.add_column(col)
         for _, row in frame.iterrows():
-            table.add_row(*[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown])
-        console.print(table)
+            table.add_row(*[_cell(row, c) for c in shown])
+        stdout.print(table)
         return 0
-    return _check(folder, board, frame, args)
+    return _check(folder, board, args)
 
 
-def _check(folder: Path, board: str, frame, args: argparse.Namespace) -> int:
-    """Re-run every row of the board with its recorded config and compare within tolerances."""
-    import json
+def _cell(row, col: str) -> str:
+    v = row[col]
+    if not isinstance(v, float):
+        return str(v)
+    sd = row.get(f"{col}_sd")
+    return f"{v:.4g}" + (f" ± {sd:.2g}" if isinstance(sd, float) and sd == sd else "")
 
-    from . import leaderboard as lb
+
+def _check(folder: Path, board: str, args: argparse.Namespace) -> int:
+    """Re-run the board's rows with their recorded configs (cold) and compare within tolerances."""
+    from . import regression
     from .runner import RunOptions, run
-    from .spec import RunSpec
 
-    tolerances = lb.load_tolerances(folder, board)
-    failures = 0
-    with tempfile.TemporaryDirectory(prefix="mibench-check-") as tmp:
-        for _, row in frame.iterrows():
-            record = json.loads((folder / row["record"]).read_text())
-            spec = RunSpec.from_dict(record["spec"])
-            console.print(f"[bold]check[/] {spec.defense} x {spec.attack} seed {spec.seed} ({spec.config_hash})")
-            fresh = run(spec, RunOptions(device=args.device, out=Path(tmp), write_leaderboard=False,
-                                         cache_root=args.cache_dir, data_root=args.data_root))
-            actual = {"natural_acc": fresh["natural_acc"], **fresh["metrics"]}
-            table = Table(title=f"{spec.defense} x {spec.attack} seed {spec.seed}")
-            for col in ("metric", "committed", "recomputed", "tolerance", "ok"):
-                table.add_column(col)
-            for r in lb.compare(row.to_dict(), actual, tolerances):
-                failures += not r["ok"]
-                table.add_row(r["metric"], f"{r['expected']:.4g}", f"{r['actual']:.4g}", f"{r['tolerance']:.3g}",
-                              "[green]ok" if r["ok"] else "[red]DRIFT")
-            console.print(table)
+    def rerun(spec, out: Path):
+        console.print(f"[bold]check[/] {spec.defense} x {spec.attack}{' (control)' if spec.control else ''} "
+                      f"seed {spec.seed} ({spec.config_hash})")
+        return run(spec, RunOptions(device=args.device, out=out, write_leaderboard=False,
+                                    cache_root=args.cache_dir, data_root=args.data_root))
+
+    def show(result) -> None:
+        table = Table(title=result.label)
+        for col in ("metric", "committed", "recomputed", "tolerance", "ok"):
+            table.add_column(col)
+        for r in result.comparisons:
+            table.add_row(r["metric"], f"{r['expected']:.4g}", f"{r['actual']:.4g}", f"{r['tolerance']:.3g}",
+                          "[green]ok" if r["ok"] else "[red]DRIFT")
+        stdout.print(table)
+
+    rows = [int(r) for r in args.rows.split(",")] if args.rows else None
+    results = regression.check_board(folder, board, rerun, rows, on_row=show)
+    failures = sum(not c["ok"] for r in results for c in r.comparisons)
     if failures:
         console.print(f"[red]leaderboard check failed: {failures} metric(s) outside their tolerance")
         return 1
-    console.print(f"[green]leaderboard {board}: all {len(frame)} row(s) within tolerance")
+    console.print(f"[green]leaderboard {board}: all {len(results)} row(s) within tolerance")
     return 0
 
 
@@ -162,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--suite", default="mnist")
     run_p.add_argument("--profile", default="full", help="full (the suite's protocol) or quick (smoke test)")
     run_p.add_argument("--seed", type=int, default=0, help="attack seed (targets and evaluator use the suite's)")
+    run_p.add_argument("--control", action="store_true",
+                       help="the control row: the attack with its target guidance off (the suite's chance level)")
     run_p.add_argument("--out", default="mibench-runs", help="folder for run folders (default: ./mibench-runs)")
     run_p.add_argument("--leaderboard-dir", type=Path, default=None,
                        help="leaderboard folder to add the row to (default: OUT/leaderboards)")
@@ -173,8 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls_p.add_argument("kind", nargs="?", choices=["suites", "defenses", "attacks", "evaluators", "models"])
     ls_p.set_defaults(func=cmd_ls)
 
-    lb_p = sub.add_parser("leaderboard", parents=[common], help="show, rebuild or check a leaderboard")
-    lb_p.add_argument("action", choices=["show", "build", "check"])
+    lb_p = sub.add_parser("leaderboard", parents=[common],
+                          help="show, rebuild or check a leaderboard, or derive its tolerances from its records")
+    lb_p.add_argument("action", choices=["show", "build", "check", "tolerances"])
+    lb_p.add_argument("--rows", default="", help="check: only these rows (0-based positions, comma-separated)")
     lb_p.add_argument("--suite", default="mnist")
     lb_p.add_argument("--profile", default="full")
     lb_p.add_argument("--dir", default=str(DEFAULT_BOARDS), help="leaderboard folder (default: ./leaderboards)")

@@ -1,9 +1,11 @@
 """Image sets and their roles in the threat model (PROTOCOL.md section 1).
 
-``DataRoles`` holds private_train, private_test and public. Private data is readable by the
-trainer and the evaluators only: inside :func:`attack_stage` any read of a private role raises
-:class:`PrivateDataAccessError`. An attack never receives a ``DataRoles``; it receives
-:class:`PublicImages`, the public images without their labels.
+``DataRoles`` holds private_train, private_test and public, and the judge's own training and test
+sets (``evaluator_train`` / ``evaluator_test``; by default the private ones). Private data and the
+judge's data are readable by the trainer, the defenses and the evaluators only: inside
+:func:`attack_stage` any read of them raises :class:`PrivateDataAccessError`. A defense may train
+on the public role with its labels (transfer learning does). An attack never receives a
+``DataRoles``; it receives :class:`PublicImages`, the public images without their labels.
 """
 
 from __future__ import annotations
@@ -79,10 +81,13 @@ class PublicImages:
 class DataRoles:
     """The three data roles of a suite, with private data guarded against attack code."""
 
-    def __init__(self, private_train: ImageSet, private_test: ImageSet, public: ImageSet):
+    def __init__(self, private_train: ImageSet, private_test: ImageSet, public: ImageSet,
+                 evaluator_train: ImageSet | None = None, evaluator_test: ImageSet | None = None):
         self._private_train = private_train
         self._private_test = private_test
         self._public = public
+        self._evaluator_train = evaluator_train if evaluator_train is not None else private_train
+        self._evaluator_test = evaluator_test if evaluator_test is not None else private_test
 
     def _private(self, role: str) -> ImageSet:
         if _IN_ATTACK.get():
@@ -98,6 +103,15 @@ class DataRoles:
         return self._private("private_test")
 
     @property
+    def evaluator_train(self) -> ImageSet:
+        """The judge's training set: every class the judge can answer (it may include public classes)."""
+        return self._private("evaluator_train")
+
+    @property
+    def evaluator_test(self) -> ImageSet:
+        return self._private("evaluator_test")
+
+    @property
     def public(self) -> ImageSet:
         return self._public
 
@@ -105,9 +119,11 @@ class DataRoles:
         return PublicImages(self._public.images, self._public.fingerprint())
 
     def fingerprint(self) -> str:
-        parts = [self._private("private_train"), self._private("private_test"), self._public]
+        parts = [self._private(r) for r in ("private_train", "private_test", "evaluator_train", "evaluator_test")]
+        parts.append(self._public)
         return hashlib.sha256("".join(p.fingerprint() for p in parts).encode()).hexdigest()
 
     def summary(self) -> dict[str, int]:
         return {"private_train": len(self._private_train), "private_test": len(self._private_test),
-                "public": len(self._public)}
+                "public": len(self._public), "evaluator_train": len(self._evaluator_train),
+                "evaluator_test": len(self._evaluator_test)}

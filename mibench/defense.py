@@ -3,20 +3,27 @@
 The runner hands a defense a :class:`DefenseContext`; the default :meth:`Defense.train` builds the
 suite's backbone with the defense's head and runs the shared trainer once with the defense's loss.
 A defense overrides only what its paper changes (see ``defenses/calor.py`` for a two-stage one).
+
+Multi-stage defenses wrap each stage in :meth:`DefenseContext.stage`: the stage's weights are
+cached under the suite, the backbone, the defense's name and version, the target recipe and the
+stage's own config, so changing a later stage's parameters (CALoR's CA) reuses the earlier stage
+(CALoR's low-rank training, TL's public pre-training).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from .components import Component
-from .data import DataRoles
+from .data import DataRoles, ImageSet
 from .models import Backbone, Classifier
 from .training import TrainRecipe, cross_entropy, fit
+
+StageCache = Callable[[str, dict, Callable[[], dict]], dict]
 
 
 @dataclass
@@ -29,10 +36,28 @@ class DefenseContext:
     recipe: TrainRecipe  # the suite's target recipe for this profile
     device: torch.device
     seed: int
+    cache: StageCache = field(default=lambda name, config, build: build(), repr=False)
+    """``cache(name, config, build)``: the stage cache the runner provides (scoped as described above)."""
 
-    def fit(self, model: nn.Module, recipe: TrainRecipe | None = None, description: str = "target", **kwargs):
-        return fit(model, self.data.private_train, recipe or self.recipe, device=self.device, seed=self.seed,
-                   description=description, **kwargs)
+    def fit(self, model: nn.Module, recipe: TrainRecipe | None = None, description: str = "target",
+            data: ImageSet | None = None, **kwargs) -> list[float]:
+        """Train ``model`` with the shared trainer on ``data`` (default: private_train; a defense
+        may also pass ``ctx.data.public``, whose labels it may use)."""
+        return fit(model, data if data is not None else self.data.private_train, recipe or self.recipe,
+                   device=self.device, seed=self.seed, description=description, **kwargs)
+
+    def stage(self, model: nn.Module, name: str, config: dict[str, Any], train: Callable[[nn.Module], Any]) -> nn.Module:
+        """Run ``train(model)`` once per ``config`` and cache the resulting weights; a cached stage
+        loads them into ``model`` instead. ``config`` must hold everything the stage depends on
+        beyond the suite, backbone, recipe and defense version (earlier stages' configs included)."""
+
+        def build() -> dict:
+            train(model)
+            return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+
+        payload = self.cache(name, config, build)
+        model.load_state_dict(payload["state_dict"])
+        return model.to(self.device)
 
 
 class Defense(Component):

@@ -36,3 +36,7 @@ class ConfigError(MibenchError):
 
 class LeaderboardError(MibenchError):
     pass
+
+
+class TrainingError(MibenchError):
+    """A training stage diverged (NaN or infinite loss); nothing is cached."""

@@ -1,133 +1,174 @@
 """Leaderboards: CSV tables generated from run records, never edited by hand (RobustBench style).
 
-A leaderboard folder holds ``records/<board>/<config_hash>-s<seed>.json`` (one record per result)
-and ``<board>.csv``, regenerated from all records of the board whenever one is added. A board is a
-suite and profile: ``mnist`` (full profile) or ``mnist-quick``. ``tolerances.json`` declares, per
-board and metric, how far a re-computed value may drift before ``mibench leaderboard check`` fails.
+A leaderboard folder holds ``records/<board>/<config_hash>-s<seed>.json`` (one :class:`RunRecord`
+per result) and ``<board>.csv``, regenerated from all records of the board whenever one is added.
+A board is a suite and profile: ``mnist`` (full profile) or ``mnist-quick``.
+
+The CSV has one row per configuration (defense, attack and their parameters, control or not),
+aggregating its run seeds: each numeric metric's mean over seeds and, as ``<metric>_sd``, its
+standard deviation over seeds (ddof 1). Columns are the identity columns, then the metrics the
+records' evaluators declared (so a new evaluator's metric appears without editing this file),
+then provenance. Volatile provenance (commit, runtime) comes last so CSV diffs show numbers first.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from filelock import FileLock
 
 from .cache import atomic_write_text
 from .errors import LeaderboardError
-from .records import write_record
+from .records import RunRecord, write_record
 
-COLUMNS = [
-    "suite", "profile", "defense", "attack", "target_arch", "evaluator", "natural_acc",
-    "attack_acc_top1", "attack_acc_top5", "attack_acc_top1_std", "attack_acc_top5_std", "knn_dist",
-    "fid", "fid_backbone", "fid_subset", "n_classes", "n_per_class", "seeds", "seed", "config_hash",
-    "mibench_version", "git_commit", "torch_version", "device", "runtime_s", "record",
-]
-METRICS = ["natural_acc", "attack_acc_top1", "attack_acc_top5", "attack_acc_top1_std", "attack_acc_top5_std",
-           "knn_dist", "fid"]
+IDENTITY = ["suite", "profile", "defense", "attack", "control", "config_hash"]
+HEAD = ["n_seeds", "seeds", "natural_acc", "evaluator_acc"]
+PROVENANCE = ["target_arch", "evaluator", "defense_params", "attack_params", "n_classes", "n_per_class",
+              "budget_seeds", "attack_queries", "defense_version", "attack_version", "mibench_version",
+              "torch_version", "threads", "cpu_capability", "device", "git_commit", "runtime_s", "records"]
 
 
 def board_name(suite: str, profile: str) -> str:
     return suite if profile == "full" else f"{suite}-{profile}"
 
 
-def row_from_record(record: dict[str, Any], record_path: str) -> dict[str, Any]:
-    spec, metrics, budget = record["spec"], record["metrics"], record["budget"]
-    return {
-        "suite": spec["suite"], "profile": spec["profile"], "defense": spec["defense"], "attack": spec["attack"],
-        "target_arch": record["target_arch"], "evaluator": record["evaluator_arch"],
-        "natural_acc": record["natural_acc"], **{m: metrics.get(m) for m in METRICS if m != "natural_acc"},
-        "fid_backbone": metrics.get("fid_backbone"), "fid_subset": metrics.get("fid_subset"),
-        "n_classes": len(budget["classes"]), "n_per_class": budget["per_class"] * budget["seeds"],
-        "seeds": budget["seeds"], "seed": spec["seed"], "config_hash": record["config_hash"],
-        "mibench_version": record["versions"]["mibench"], "git_commit": record["versions"]["git"],
-        "torch_version": record["versions"]["torch"], "device": record["device"],
-        "runtime_s": round(record["timings"]["total"], 1), "record": record_path,
-    }
+def records_dir(folder: Path, board: str) -> Path:
+    return Path(folder) / "records" / board
+
+
+def read_records(folder: Path, board: str) -> list[tuple[str, RunRecord]]:
+    """(path relative to ``folder``, record) of every record of ``board``, sorted by file name."""
+    folder = Path(folder)
+    return [(str(p.relative_to(folder)), RunRecord.read(p)) for p in sorted(records_dir(folder, board).glob("*.json"))]
+
+
+def _params(params: dict[str, Any]) -> str:
+    """The parameters as ``k=v;...`` (all of them: a row must say exactly what ran)."""
+    return ";".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def aggregate(records: list[tuple[str, RunRecord]]) -> pd.DataFrame:
+    """One row per configuration; numeric metrics as mean and ``_sd`` over run seeds."""
+    specs: dict[str, dict[str, Any]] = {}
+    for _, rec in records:
+        for name, spec in rec.metric_specs.items():
+            specs.setdefault(name, spec)
+    groups: dict[str, list[tuple[str, RunRecord]]] = {}
+    for path, rec in records:
+        groups.setdefault(rec.config_hash, []).append((path, rec))
+    rows = []
+    for config_hash, members in groups.items():
+        members.sort(key=lambda m: m[1].spec["seed"])
+        recs = [r for _, r in members]
+        first, spec = recs[0], recs[0].spec
+        row: dict[str, Any] = {
+            "suite": spec["suite"], "profile": spec["profile"], "defense": spec["defense"],
+            "attack": spec["attack"], "control": first.control, "config_hash": config_hash,
+            "n_seeds": len(recs), "seeds": " ".join(str(r.spec["seed"]) for r in recs),
+            "natural_acc": _mean([r.natural_acc for r in recs]), "evaluator_acc": _mean([r.evaluator_acc for r in recs]),
+        }
+        for name, mspec in specs.items():
+            values = [r.metrics.get(name) for r in recs]
+            if mspec.get("kind", "number") == "text":
+                row[name] = ",".join(sorted({str(v) for v in values if v is not None}))
+            else:
+                numbers = pd.Series([v for v in values if v is not None], dtype=float)
+                row[name] = numbers.mean() if len(numbers) else float("nan")
+                row[f"{name}_sd"] = numbers.std(ddof=1) if len(numbers) > 1 else float("nan")
+        budget = first.budget
+        row.update({
+            "target_arch": first.target_arch, "evaluator": first.evaluator_arch,
+            "defense_params": _params(spec.get("defense_params", {})),
+            "attack_params": _params(spec.get("attack_params", {})),
+            "n_classes": len(budget.get("classes", ())), "n_per_class": budget.get("per_class", 0) * budget.get("seeds", 0),
+            "budget_seeds": budget.get("seeds", 0), "attack_queries": _mean([r.attack_queries for r in recs]),
+            "defense_version": first.components.get("defense", {}).get("version", ""),
+            "attack_version": first.components.get("attack", {}).get("version", ""),
+            "mibench_version": first.versions.get("mibench", ""), "torch_version": first.versions.get("torch", ""),
+            "threads": first.float_env.get("threads", ""), "cpu_capability": first.float_env.get("cpu_capability", ""),
+            "device": first.device, "git_commit": ",".join(sorted({r.versions.get("git", "") for r in recs})),
+            "runtime_s": round(_mean([r.timings.get("total", float("nan")) for r in recs]), 1),
+            "records": " ".join(p for p, _ in members),
+        })
+        rows.append(row)
+    metric_cols = [c for name in specs for c in (name, f"{name}_sd") if c in (rows[0] if rows else {})]
+    frame = pd.DataFrame(rows, columns=IDENTITY + HEAD + metric_cols + PROVENANCE)
+    return frame.sort_values(["control", "attack", "defense", "config_hash"], kind="stable").reset_index(drop=True)
+
+
+def _mean(values: list[float]) -> float:
+    return float(pd.Series(values, dtype=float).mean())
 
 
 def read_board(csv_path: Path) -> pd.DataFrame:
-    """A leaderboard CSV, checked to hold mibench's columns and no others."""
+    """A leaderboard CSV, checked to be a mibench board (it has the identity columns)."""
     if not csv_path.is_file():
-        raise LeaderboardError(f"no leaderboard at {csv_path}; run `mibench run ... --leaderboard-dir {csv_path.parent}`")
+        raise LeaderboardError(f"no leaderboard at {csv_path}; run `mibench run ... --leaderboard-dir {csv_path.parent}`"
+                               f"{_existing(csv_path.parent)}")
     frame = pd.read_csv(csv_path)
-    foreign = [c for c in frame.columns if c not in COLUMNS]
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if foreign or missing:
+    missing = [c for c in IDENTITY if c not in frame.columns]
+    if missing:
         raise LeaderboardError(
-            f"{csv_path} is not a mibench leaderboard (foreign columns: {foreign or 'none'}; missing: "
-            f"{missing or 'none'}). Leaderboards are generated from records; move the file aside and rerun "
-            f"`mibench leaderboard build`"
+            f"{csv_path} is not a mibench leaderboard (missing the columns {missing}; it has {list(frame.columns)[:8]}). "
+            f"Leaderboards are generated from records; move the file aside and rerun `mibench leaderboard build`"
         )
     return frame
 
 
-def build(folder: Path, board: str) -> Path:
-    """Regenerate ``<folder>/<board>.csv`` from ``<folder>/records/<board>/*.json``."""
-    csv_path = folder / f"{board}.csv"
-    if csv_path.exists():
-        read_board(csv_path)  # refuse to overwrite a file that is not ours
-    rows = []
-    for path in sorted((folder / "records" / board).glob("*.json")):
-        rows.append(row_from_record(json.loads(path.read_text()), str(path.relative_to(folder))))
-    frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["defense", "attack", "seed"], kind="stable")
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, float_format="%.6g")
-    atomic_write_text(csv_path, buf.getvalue())
-    return csv_path
+def _existing(folder: Path) -> str:
+    boards = sorted(p.stem for p in Path(folder).glob("*.csv")) if Path(folder).is_dir() else []
+    return f". Boards in {folder}: {', '.join(boards)}" if boards else ""
 
 
-def add_record(folder: Path, record: dict[str, Any]) -> Path:
-    """Store ``record`` in the board's records (replacing the same config and seed) and rebuild its CSV."""
-    spec = record["spec"]
-    board = board_name(spec["suite"], spec["profile"])
-    csv_path = folder / f"{board}.csv"
+def check_board_file(folder: Path, board: str) -> None:
+    """Refuse up front, before any work, to write into a CSV that is not a mibench board."""
+    csv_path = Path(folder) / f"{board}.csv"
     if csv_path.exists():
         read_board(csv_path)
-    write_record(folder / "records" / board / f"{record['config_hash']}-s{spec['seed']}.json", record)
-    return build(folder, board)
 
 
-def load_tolerances(folder: Path, board: str) -> dict[str, dict[str, float]]:
-    """Per metric ``{"abs": a, "rel": r}``: a value passes when ``|new - old| <= a + r * |old|``.
-
-    Keys starting with ``_`` are comments. A bare number is an absolute tolerance.
-    """
-    path = folder / "tolerances.json"
-    if not path.is_file():
-        raise LeaderboardError(f"{path} is missing: it declares how far each metric may drift")
-    table = json.loads(path.read_text())
-    if board not in table:
-        raise LeaderboardError(f"{path} declares no tolerances for board {board!r} (it has {sorted(table)})")
-    out = {}
-    for metric, tol in table[board].items():
-        if metric.startswith("_"):
-            continue
-        tol = {"abs": tol} if isinstance(tol, (int, float)) else tol
-        out[metric] = {"abs": float(tol.get("abs", 0.0)), "rel": float(tol.get("rel", 0.0))}
-    return out
+def build(folder: Path, board: str) -> Path:
+    """Regenerate ``<folder>/<board>.csv`` from ``<folder>/records/<board>/*.json``."""
+    folder = Path(folder)
+    check_board_file(folder, board)
+    frame = aggregate(read_records(folder, board))
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, float_format="%.6g")
+    atomic_write_text(folder / f"{board}.csv", buf.getvalue())
+    return folder / f"{board}.csv"
 
 
-def compare(expected: dict[str, Any], actual: dict[str, Any],
-            tolerances: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    """One row per metric: expected, actual, allowed drift and whether it is within (NaN equals NaN)."""
-    rows = []
-    for metric, tol in tolerances.items():
-        e, a = float(expected[metric]), float(actual[metric])
-        allowed = tol["abs"] + tol["rel"] * abs(e)
-        ok = (math.isnan(e) and math.isnan(a)) or abs(e - a) <= allowed
-        rows.append({"metric": metric, "expected": e, "actual": a, "tolerance": allowed, "ok": ok})
-    return rows
+def board_lock(folder: Path, board: str) -> FileLock:
+    """Serialises writers of one board (two runs, or a sweep's workers, adding rows at once)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return FileLock(str(Path(folder) / f".{board}.lock"), timeout=600)
 
 
-def markdown(frame: pd.DataFrame) -> str:
-    """A Markdown table of ``frame`` (floats to 4 significant digits), for the README."""
-    def cell(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+def add_record(folder: Path, record: RunRecord) -> Path:
+    """Store ``record`` in the board's records (replacing the same config and seed) and rebuild its CSV."""
+    spec = record.spec
+    board = board_name(spec["suite"], spec["profile"])
+    with board_lock(folder, board):
+        check_board_file(folder, board)
+        write_record(records_dir(folder, board) / f"{record.config_hash}-s{spec['seed']}.json", record)
+        return build(folder, board)
 
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+
+def markdown(frame: pd.DataFrame, columns: list[str], sd: bool = True) -> str:
+    """A Markdown table of ``frame``: floats to 4 significant digits, ``mean ± sd`` where an
+    ``<column>_sd`` exists, for the README."""
+    def cell(row: pd.Series, col: str) -> str:
+        v = row[col]
+        if not isinstance(v, float):
+            return str(v)
+        text = f"{v:.4g}"
+        if sd and f"{col}_sd" in row and pd.notna(row[f"{col}_sd"]):
+            text += f" ± {row[f'{col}_sd']:.2g}"
+        return text
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for _, row in frame.iterrows()]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""Progress bars and tables through rich, on standard error, so standard output stays clean."""
+"""Progress bars and messages through rich on standard error; results (tables a user may pipe) on
+standard output."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
-if not console.is_terminal:  # logs and CI: wide enough for a leaderboard table
-    console.width = 160
+"""Progress, messages and errors (standard error)."""
+stdout = Console()
+"""Results a user may pipe: `mibench ls`, `leaderboard show` (standard output)."""
+for _c in (console, stdout):
+    if not _c.is_terminal:  # logs, pipes and CI: wide enough for a leaderboard table
+        _c.width = 200
 
 
 def quiet() -> bool:

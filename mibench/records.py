@@ -1,6 +1,12 @@
 """Run records and the files a run leaves behind (DESIGN.md, RunRecord).
 
-A run's folder holds ``record.json`` (resolved spec, versions, timings, metrics),
+:class:`RunRecord` is the one typed record of a result (RobustBench keeps one JSON per entry): the
+resolved spec, the components with the distribution and version that provided each, the profile
+and its scaling notes, the float environment, versions, timings, cache use, the metrics and their
+declarations. Leaderboards are generated from records only. ``from_json`` reads records written
+by older versions (missing fields take their defaults).
+
+A run's folder holds ``record.json``,
 ``reconstructions/`` (one PNG per image, named ``c<class>_s<seed>_<k>.png``) and ``grid.png``
 (per class, reconstructions beside their nearest private_train image in evaluator features). The
 folder is assembled under a temporary name and renamed into place, so it is complete or absent.
@@ -8,6 +14,7 @@ folder is assembled under a temporary name and renamed into place, so it is comp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import shutil
@@ -25,6 +32,52 @@ from torchvision.utils import make_grid
 from . import __version__
 from .attack import Reconstructions
 from .cache import atomic_write_text
+
+
+@dataclasses.dataclass
+class RunRecord:
+    spec: dict[str, Any]
+    config_hash: str
+    metrics: dict[str, Any]
+    natural_acc: float
+    evaluator_acc: float  # the judge's accuracy on its own test set (all the classes it answers)
+    evaluator_acc_private: float = float("nan")  # the judge's accuracy on private_test
+    metric_specs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    primary_metric: str = "attack_acc_top1"
+    components: dict[str, Any] = dataclasses.field(default_factory=dict)
+    profile: dict[str, Any] = dataclasses.field(default_factory=dict)
+    target_arch: str = ""
+    target_arch_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    evaluator_arch: str = ""
+    budget: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    attack_queries: int = 0
+    device: str = "cpu"
+    float_env: dict[str, Any] = dataclasses.field(default_factory=dict)
+    versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    cache: dict[str, Any] = dataclasses.field(default_factory=dict)
+    run_folder: str = ""
+
+    @property
+    def control(self) -> bool:
+        return bool(self.spec.get("control", False))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunRecord":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def read(cls, path: Path) -> "RunRecord":
+        return cls.from_json(Path(path).read_text())
 
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
@@ -67,7 +120,7 @@ def comparison_grid(recon: Reconstructions, nearest: torch.Tensor, per_class: in
     return make_grid(torch.stack(tiles), nrow=2 * per_class, padding=2, pad_value=0.5)
 
 
-def write_run_folder(folder: Path, record: dict[str, Any], recon: Reconstructions, nearest: torch.Tensor) -> None:
+def write_run_folder(folder: Path, record: RunRecord, recon: Reconstructions, nearest: torch.Tensor) -> None:
     """Write the run's folder atomically (an existing folder of the same run is replaced)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
@@ -79,7 +132,7 @@ def write_run_folder(folder: Path, record: dict[str, Any], recon: Reconstruction
             k = counters[(c, s)] = counters.get((c, s), -1) + 1
             _to_png(img).save(images / f"c{c}_s{s}_{k}.png")
         _to_png(comparison_grid(recon, nearest)).save(staging / "grid.png")
-        (staging / "record.json").write_text(json.dumps(record, indent=2, default=str))
+        (staging / "record.json").write_text(record.to_json())
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)
@@ -88,5 +141,5 @@ def write_run_folder(folder: Path, record: dict[str, Any], recon: Reconstruction
         raise
 
 
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(record, indent=2, default=str))
+def write_record(path: Path, record: RunRecord) -> None:
+    atomic_write_text(path, record.to_json())

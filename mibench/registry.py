@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Callable, Generic, TypeVar
 
-from .errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
+from .components import check_params_class
+from .errors import ConfigError, DuplicateComponentError, PluginLoadError, UnknownComponentError
 
 T = TypeVar("T")
 
@@ -27,6 +28,7 @@ class Entry:
     name: str
     origin: str  # distribution name for entry points, "code" for @register
     target: str  # "module:attr" of the entry point, or the qualified class name
+    origin_version: str = ""  # the distribution's version ("" for @register)
 
 
 class Registry(Generic[T]):
@@ -39,21 +41,25 @@ class Registry(Generic[T]):
         self.required = required
         self._local: dict[str, type[T]] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None
-        self._origins: dict[str, str] = {}
+        self._origins: dict[str, tuple[str, str]] = {}
+        self._conflicts: dict[str, str] = {}
         self._loaded: dict[str, type[T]] = {}
 
     # discovery -----------------------------------------------------------------------------
     def _discover(self) -> dict[str, metadata.EntryPoint]:
+        """Entry points by name. A name claimed by two distributions is kept as a conflict: only
+        that name fails (when selected), every other component stays usable."""
         if self._entry_points is None:
             found: dict[str, metadata.EntryPoint] = {}
-            origins: dict[str, str] = {}
+            origins: dict[str, tuple[str, str]] = {}
             for ep in metadata.entry_points(group=self.group):
-                dist = ep.dist.name if ep.dist is not None else "?"
+                dist = (ep.dist.name, ep.dist.version) if ep.dist is not None else ("?", "")
                 if ep.name in found and found[ep.name].value != ep.value:
-                    raise DuplicateComponentError(
-                        f"{self.kind[:-1]} name {ep.name!r} is registered twice: by {origins[ep.name]} "
-                        f"({found[ep.name].value}) and by {dist} ({ep.value}); uninstall one of them"
+                    self._conflicts[ep.name] = (
+                        f"{self.kind[:-1]} name {ep.name!r} is registered twice: by {origins[ep.name][0]} "
+                        f"({found[ep.name].value}) and by {dist[0]} ({ep.value}); uninstall one of them"
                     )
+                    continue
                 found[ep.name] = ep
                 origins[ep.name] = dist
             self._entry_points, self._origins = found, origins
@@ -84,15 +90,25 @@ class Registry(Generic[T]):
 
     def entries(self) -> list[Entry]:
         eps = self._discover()
-        rows = [Entry(n, self._origins[n], ep.value) for n, ep in eps.items()]
+        rows = [Entry(n, self._origins[n][0], ep.value, self._origins[n][1]) for n, ep in eps.items()]
         rows += [Entry(n, "code", f"{c.__module__}:{c.__qualname__}") for n, c in self._local.items()]
         return sorted(rows, key=lambda e: e.name)
 
     def __contains__(self, name: str) -> bool:
         return name in self.names()
 
+    def origin(self, name: str) -> dict[str, str]:
+        """The distribution (and its version) that provides ``name``; ``code`` for @register."""
+        if name in self._local:
+            return {"distribution": "code", "version": ""}
+        self._discover()
+        dist, version = self._origins.get(name, ("?", ""))
+        return {"distribution": dist, "version": version}
+
     def get(self, name: str) -> type[T]:
         """Load and return the component class called ``name``."""
+        if name in self._conflicts:
+            raise DuplicateComponentError(self._conflicts[name])
         if name in self._local:
             return self._local[name]
         if name in self._loaded:
@@ -104,7 +120,7 @@ class Registry(Generic[T]):
             cls = eps[name].load()
         except Exception as exc:  # a broken plugin fails here, only when selected
             raise PluginLoadError(
-                f"{self.kind[:-1]} {name!r} from {self._origins[name]} ({eps[name].value}) failed to load: "
+                f"{self.kind[:-1]} {name!r} from {self._origins[name][0]} ({eps[name].value}) failed to load: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         self._validate(name, cls)
@@ -127,6 +143,12 @@ class Registry(Generic[T]):
         missing = [a for a in self.required if not getattr(cls, a, None)]
         if missing:
             raise PluginLoadError(f"{self.kind[:-1]} {name!r} does not declare {', '.join(missing)}")
+        params = getattr(cls, "Params", None)
+        if params is not None:
+            try:
+                check_params_class(params, f"{self.kind[:-1]} {name!r}")
+            except ConfigError as exc:
+                raise PluginLoadError(str(exc)) from exc
         if getattr(cls, "name", name) != name:
             raise PluginLoadError(
                 f"{self.kind[:-1]} registered as {name!r} declares name {cls.name!r}; the two must agree"

@@ -1,49 +1,44 @@
 """The pipeline: RunSpec -> Suite -> DataRoles -> Defense.train -> target -> access view ->
 Attack.run -> Reconstructions -> Evaluators -> RunRecord -> leaderboard (DESIGN.md).
 
-Trained targets, the evaluator, its features of private data, attack priors and FID reference
-statistics are cached by the hash of everything that determines them, so a rerun with another
-seed recomputes only the seed-dependent stages (the attack and the metrics), and an interrupted run
-resumes from the last cached stage.
+A thin orchestrator over :mod:`mibench.stages` (seed-independent, cached builds), the attack, the
+evaluators and :mod:`mibench.records`. A rerun with another seed recomputes only the
+seed-dependent stages (the attack and the metrics), and an interrupted run resumes from the last
+cached stage. Every parameter is validated before any work starts (:func:`mibench.spec.resolve`);
+output folders are written only when a run has finished.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import torch
-from torch import nn
 
+from . import determinism, stages
 from .access import view_for
 from .attack import AttackContext, Reconstructions
-from .cache import Cache, content_key, ensure_writable
+from .cache import Cache, ensure_writable
 from .data import DataRoles, attack_stage
 from .errors import ConfigError
-from .defense import DefenseContext
-from .evaluator import EvalContext
-from .evaluators.knn import nearest_same_class
-from .leaderboard import add_record, board_name
-from .models import Classifier
-from .records import quantize, versions, write_run_folder
-from .registries import ATTACKS, DEFENSES, EVALUATORS, MODELS, SUITES
+from .evaluator import EvalContext, Evaluator
+from .leaderboard import add_record, board_name, check_board_file
+from .records import RunRecord, quantize, versions, write_run_folder
+from .registries import ATTACKS, DEFENSES, EVALUATORS, SUITES
 from .spec import RunSpec
 from .suite import Suite
-from .training import accuracy, batched, fit
-
-log = logging.getLogger(__name__)
+from .tensors import nearest_same_class
 
 
 @dataclass
 class RunOptions:
     device: str = "auto"
     out: Path = Path("mibench-runs")
-    leaderboard_dir: Path | None = None  # default: <out>/leaderboards; the CLI's --no-leaderboard sets write to False
+    leaderboard_dir: Path | None = None  # default: <out>/leaderboards
     write_leaderboard: bool = True
     cache_root: Path | None = None
     data_root: Path | None = None
@@ -52,9 +47,15 @@ class RunOptions:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {name} was asked for but torch sees no CUDA device; use --device cpu or auto")
-    return torch.device(name)
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name!r}: mibench runs on cpu or cuda; use auto, cpu, cuda or cuda:N")
+    return device
 
 
 class Timings(dict):
@@ -67,26 +68,16 @@ class Timings(dict):
             self[name] = round(time.perf_counter() - start, 3)
 
 
-@dataclass
-class Prepared:
-    """The seed-independent stages of a run."""
-
-    data: DataRoles
-    target: Classifier
-    natural_acc: float
-    target_key: str
-    evaluator: Classifier
-    evaluator_acc: float
-    evaluator_key: str
-    private_features: torch.Tensor
-
-
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+def check_metric_declarations(evaluator: Evaluator, metrics: dict) -> None:
+    declared = {m.name for m in evaluator.metrics}
+    undeclared = sorted(set(metrics) - declared)
+    if undeclared:
+        raise ConfigError(f"evaluator {evaluator.name!r} returned undeclared metrics {undeclared}; "
+                          f"declare them in its `metrics` (declared: {sorted(declared)})")
 
 
 class Pipeline:
-    """One run's components, built from a RunSpec; each stage is cached and reusable."""
+    """One run's components, built from a RunSpec."""
 
     def __init__(self, spec: RunSpec, options: RunOptions):
         self.spec, self.options = spec, options
@@ -99,165 +90,121 @@ class Pipeline:
         self.evaluators = [EVALUATORS.get(n)(spec.evaluator_params.get(n, {})) for n in self.suite.evaluators]
         self.timings = Timings()
 
-    # models ------------------------------------------------------------------------------------
-    def _backbone(self, arch: str, params: dict[str, Any]) -> Callable[[], nn.Module]:
-        return lambda: MODELS.get(arch)(**params)
-
-    def _suite_key(self, data: DataRoles) -> dict[str, Any]:
-        return {"suite": self.suite.name, "suite_version": self.suite.version, "data": data.fingerprint(),
-                "train_seed": self.suite.train_seed}
-
-    def _defense_context(self, data: DataRoles) -> DefenseContext:
-        return DefenseContext(data=data, num_classes=self.suite.num_classes,
-                              make_backbone=self._backbone(self.suite.target_arch, self.suite.target_arch_params),
-                              recipe=self.profile.target, device=self.device, seed=self.suite.train_seed)
-
-    def target_config(self, data: DataRoles) -> dict[str, Any]:
-        return {**self._suite_key(data), "defense": self.defense.name, "defense_version": self.defense.version,
-                "params": self.spec.defense_params, "arch": self.suite.target_arch,
-                "arch_params": self.suite.target_arch_params, "recipe": dataclasses.asdict(self.profile.target)}
-
-    def train_target(self, data: DataRoles) -> tuple[Classifier, float, dict]:
-        ctx = self._defense_context(data)
-        config = self.target_config(data)
-
-        def build() -> dict:
-            torch.manual_seed(self.suite.train_seed)
-            model = self.defense.train(ctx)
-            return {"state_dict": _state(model), "natural_acc": accuracy(model, data.private_test, self.device)}
-
-        payload = self.cache.get_or_build("targets", config, build)
-        torch.manual_seed(self.suite.train_seed)
-        model = self.defense.build(ctx).to(self.device)
-        model.load_state_dict(payload["state_dict"])
-        return model.eval(), float(payload["natural_acc"]), config
-
-    def evaluator_config(self, data: DataRoles) -> dict[str, Any]:
-        return {**self._suite_key(data), "arch": self.suite.evaluator_arch,
-                "arch_params": self.suite.evaluator_arch_params, "recipe": dataclasses.asdict(self.profile.evaluator)}
-
-    def train_evaluator(self, data: DataRoles) -> tuple[Classifier, float, dict]:
-        config = self.evaluator_config(data)
-
-        def make() -> Classifier:
-            torch.manual_seed(self.suite.train_seed)
-            backbone = self._backbone(self.suite.evaluator_arch, self.suite.evaluator_arch_params)()
-            return Classifier(backbone, nn.Linear(backbone.feature_dim, self.suite.num_classes)).to(self.device)
-
-        def build() -> dict:
-            model = make()
-            fit(model, data.private_train, self.profile.evaluator, device=self.device, seed=self.suite.train_seed,
-                description=f"evaluator [{self.suite.evaluator_arch}]")
-            return {"state_dict": _state(model), "accuracy": accuracy(model, data.private_test, self.device)}
-
-        payload = self.cache.get_or_build("evaluators", config, build)
-        model = make()
-        model.load_state_dict(payload["state_dict"])
-        return model.eval(), float(payload["accuracy"]), config
-
-    def private_features(self, data: DataRoles, evaluator: Classifier, evaluator_key: str) -> torch.Tensor:
-        def build() -> dict:
-            return {"features": batched(evaluator.features, data.private_train.images, self.device)}
-
-        return self.cache.get_or_build("features", {"evaluator": evaluator_key, "role": "private_train"}, build)["features"]
-
-    # the run ------------------------------------------------------------------------------------
     def prepare(self) -> "Prepared":
-        """Data, target, evaluator and the evaluator's private features: cached, seed-independent."""
-        t = self.timings
+        """Data, target, judge and the judge's private features: cached, seed-independent."""
+        t, cache, dev = self.timings, self.cache, self.device
         with t.stage("data"):
             data = self.suite.load()
         with t.stage("target"):
-            target, natural_acc, target_config = self.train_target(data)
+            target = stages.train_target(self.suite, self.profile, self.defense, self.spec.defense_params, data,
+                                         cache, dev)
         with t.stage("evaluator"):
-            evaluator, evaluator_acc, evaluator_config = self.train_evaluator(data)
-        evaluator_key = content_key(evaluator_config)
+            judge = stages.train_evaluator(self.suite, self.profile, data, cache, dev)
         with t.stage("private_features"):
-            private_feats = self.private_features(data, evaluator, evaluator_key)
-        return Prepared(data, target, natural_acc, content_key(target_config), evaluator, evaluator_acc,
-                        evaluator_key, private_feats)
+            feats = stages.private_features(judge, data, cache, dev)
+        return Prepared(data, target, judge, feats)
 
-    def reconstruct(self, prep: "Prepared") -> tuple[Reconstructions, AttackContext]:
-        """Run the attack with the access it declared, the public images and nothing private."""
+    def reconstruct(self, prep: "Prepared") -> tuple[Reconstructions, int]:
+        """Run the attack with the access it declared, the public images and nothing private;
+        returns the reconstructions (8-bit quantised, as saved) and the number of target queries."""
         public = prep.data.public_images()
-
-        def attack_artifact(name: str, config: dict, build: Callable[[], dict]) -> dict:
-            key = {"target": prep.target_key, "public": public.fingerprint, "attack": self.attack.name,
-                   "attack_version": self.attack.version, "artifact": name, "config": config}
-            return self.cache.get_or_build("attacks", key, build)
-
-        view = view_for(self.attack.access, prep.target, self.suite.num_classes, self.suite.image_shape)
+        view = view_for(self.attack.access, prep.target.model, self.suite.num_classes, self.suite.image_shape)
         ctx = AttackContext(target=view, public=public, budget=self.profile.budget, image_shape=self.suite.image_shape,
                             num_classes=self.suite.num_classes, device=self.device, seed=self.spec.seed,
-                            artifact=attack_artifact)
+                            artifact=stages.attack_artifact(self.cache, prep.target.key, public, self.attack.name,
+                                                            self.attack.version))
         with self.timings.stage("attack"), attack_stage():
             recon = self.attack.run(ctx)
         recon.images = quantize(recon.images)
-        return recon, ctx
+        return recon, view.queries
 
-    def eval_context(self, prep: "Prepared") -> EvalContext:
-        def eval_artifact(name: str, config: dict, build: Callable[[], dict]) -> dict:
-            return self.cache.get_or_build("evaluation", {"evaluator": prep.evaluator_key, "name": name, **config}, build)
-
-        return EvalContext(evaluator=prep.evaluator, private_train=prep.data.private_train,
-                           private_features=prep.private_features, device=self.device, artifact=eval_artifact,
+    def eval_context(self, prep: "Prepared", recon: Reconstructions) -> EvalContext:
+        return EvalContext(evaluator=prep.judge.model, private_train=prep.data.private_train,
+                           private_features=prep.private_features, recon=recon, device=self.device,
+                           artifact=stages.eval_artifact(self.cache, prep.judge.key),
                            evaluator_name=self.suite.evaluator_arch)
 
-    def run(self) -> dict[str, Any]:
-        spec, t = self.spec, self.timings
+    def evaluate(self, ectx: EvalContext) -> dict:
+        metrics: dict = {}
+        for ev in self.evaluators:
+            values = ev.evaluate(ectx)
+            check_metric_declarations(ev, values)
+            metrics.update(values)
+        return metrics
+
+    def run(self) -> RunRecord:
+        t = self.timings
+        determinism.configure(determinism.thread_count(self.suite.threads))
         start = time.perf_counter()
         prep = self.prepare()
-        recon, ctx = self.reconstruct(prep)
-        ectx = self.eval_context(prep)
-        metrics: dict[str, Any] = {}
+        recon, queries = self.reconstruct(prep)
+        ectx = self.eval_context(prep, recon)
         with t.stage("evaluate"):
-            for ev in self.evaluators:
-                metrics.update(ev.evaluate(recon, ectx))
-            _, feats = ectx.evaluator_outputs(recon.images)
-            _, nearest_idx = nearest_same_class(feats, recon.labels, prep.private_features,
+            metrics = self.evaluate(ectx)
+            _, nearest_idx = nearest_same_class(ectx.features, recon.labels, prep.private_features,
                                                 prep.data.private_train.labels)
         t["total"] = round(time.perf_counter() - start, 3)
-        data = prep.data
-        record = {
-            "spec": spec.to_dict(), "config_hash": spec.config_hash, "device": str(self.device),
-            "versions": versions(), "timings": dict(t),
-            "cache": {"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root)},
-            "natural_acc": prep.natural_acc, "evaluator_acc": prep.evaluator_acc, "metrics": metrics,
-            "target_arch": self.suite.target_arch, "target_arch_params": self.suite.target_arch_params,
-            "evaluator_arch": self.suite.evaluator_arch,
-            "budget": dataclasses.asdict(self.profile.budget),
-            "recipes": {"target": dataclasses.asdict(self.profile.target),
-                        "evaluator": dataclasses.asdict(self.profile.evaluator)},
-            "components": {"suite": self.suite.describe(), "defense": self.defense.describe(),
-                           "attack": {**self.attack.describe(), "access": self.attack.access.value},
-                           "evaluators": [e.describe() for e in self.evaluators]},
-            "suite_scaling": getattr(self.suite, "scaling", {}),
-            "data": {**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
-            "attack_queries": ctx.target.queries,
-        }
+        record = self.record(prep, metrics, queries)
         folder = self.run_folder()
-        record["run_folder"] = str(folder)
-        write_run_folder(folder, record, recon, data.private_train.images[nearest_idx])
+        record.run_folder = str(folder)
+        write_run_folder(folder, record, recon, prep.data.private_train.images[nearest_idx])
         if self.options.write_leaderboard:
-            record["leaderboard"] = str(add_record(self.leaderboard_dir(), record))
+            add_record(self.leaderboard_dir(), record)
         return record
+
+    def record(self, prep: "Prepared", metrics: dict, queries: int) -> RunRecord:
+        spec, data = self.spec, prep.data
+
+        def described(registry, component) -> dict:
+            return {**component.describe(), **registry.origin(component.name)}
+
+        return RunRecord(
+            spec=spec.to_dict(), config_hash=spec.config_hash, metrics=metrics,
+            natural_acc=prep.target.accuracy, evaluator_acc=prep.judge.accuracy,
+            evaluator_acc_private=prep.judge.extra["accuracy_private"],
+            metric_specs={m.name: dataclasses.asdict(m) for ev in self.evaluators for m in ev.metrics},
+            primary_metric=self.suite.primary_metric,
+            components={"suite": described(SUITES, self.suite), "defense": described(DEFENSES, self.defense),
+                        "attack": {**described(ATTACKS, self.attack), "access": self.attack.access.value},
+                        "evaluators": [described(EVALUATORS, e) for e in self.evaluators]},
+            profile=self.suite.describe_profile(spec.profile),
+            target_arch=self.suite.target_arch, target_arch_params=self.suite.target_arch_params,
+            evaluator_arch=self.suite.evaluator_arch, budget=dataclasses.asdict(self.profile.budget),
+            data={**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
+            attack_queries=queries, device=str(self.device), float_env=determinism.describe(),
+            versions=versions(), timings=dict(self.timings),
+            cache={"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root)},
+        )
 
     def run_folder(self) -> Path:
         s = self.spec
-        return Path(self.options.out) / board_name(s.suite, s.profile) / f"{s.defense}__{s.attack}" / \
+        attack = f"{s.attack}-control" if s.control else s.attack
+        return Path(self.options.out) / board_name(s.suite, s.profile) / f"{s.defense}__{attack}" / \
             f"{s.config_hash}-s{s.seed}"
 
     def leaderboard_dir(self) -> Path:
         return Path(self.options.leaderboard_dir or Path(self.options.out) / "leaderboards")
 
     def check_writable(self) -> None:
+        """Fail before any work when an output folder cannot be written or the board is not ours."""
         ensure_writable(Path(self.options.out), "output folder (--out)")
         ensure_writable(self.cache.root, "cache folder ($MIBENCH_CACHE)")
         if self.options.write_leaderboard:
             ensure_writable(self.leaderboard_dir(), "leaderboard folder (--leaderboard-dir)")
+            check_board_file(self.leaderboard_dir(), board_name(self.spec.suite, self.spec.profile))
 
 
-def run(spec: RunSpec, options: RunOptions) -> dict[str, Any]:
+@dataclass
+class Prepared:
+    """The seed-independent stages of a run: the data, the target, the judge and its private features."""
+
+    data: DataRoles
+    target: stages.Trained
+    judge: stages.Trained
+    private_features: torch.Tensor
+
+
+def run(spec: RunSpec, options: RunOptions) -> RunRecord:
     pipeline = Pipeline(spec, options)
     pipeline.check_writable()
     return pipeline.run()

@@ -24,6 +24,8 @@ class RunSpec:
     attack: str
     profile: str = "full"
     seed: int = 0
+    control: bool = False
+    """A control row: the attack with its target guidance switched off (the suite's ``controls``)."""
     defense_params: dict[str, Any] = field(default_factory=dict)
     attack_params: dict[str, Any] = field(default_factory=dict)
     evaluator_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -43,26 +45,35 @@ class RunSpec:
 
 
 def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: int = 0,
-            overrides: dict[str, dict[str, Any]] | None = None) -> RunSpec:
+            overrides: dict[str, dict[str, Any]] | None = None, control: bool = False) -> RunSpec:
     """Resolve names and parameters; unknown names and parameters raise errors that list the known ones.
 
     ``overrides`` maps ``"defense"``, ``"attack"`` or ``"evaluator.<name>"`` to parameter values.
+    ``control`` applies the suite's control overrides for the attack (before the user's).
     """
-    overrides = dict(overrides or {})
+    overrides = {k: dict(v) for k, v in (overrides or {}).items()}
     suite_obj = SUITES.get(suite)()
+    if control:
+        if attack not in suite_obj.controls:
+            raise ConfigError(f"suite {suite!r} declares no control for attack {attack!r}; controls exist for: "
+                              f"{', '.join(suite_obj.controls) or '(none)'}")
+        overrides["attack"] = {**suite_obj.controls[attack], **overrides.get("attack", {})}
     suite_obj.profile(profile)
+    registries = {"defenses": DEFENSES, "attacks": ATTACKS, "evaluators": EVALUATORS}
+    suite_obj.validate_profiles(registries)
 
     def params(kind: str, name: str, key: str) -> dict[str, Any]:
-        cls = {"defenses": DEFENSES, "attacks": ATTACKS, "evaluators": EVALUATORS}[kind].get(name)
-        merged = {**suite_obj.component_params(kind, name, profile), **overrides.pop(key, {})}
+        cls = registries[kind].get(name)
+        merged = {**suite_obj.component_params(kind, cls, profile), **overrides.pop(key, {})}
         return params_dict(resolve_params(cls.Params, merged, owner=f"{kind[:-1]} {name!r}"))
 
     spec = RunSpec(
-        suite=suite, defense=defense, attack=attack, profile=profile, seed=seed,
+        suite=suite, defense=defense, attack=attack, profile=profile, seed=seed, control=control,
         defense_params=params("defenses", defense, "defense"),
         attack_params=params("attacks", attack, "attack"),
         evaluator_params={e: params("evaluators", e, f"evaluator.{e}") for e in suite_obj.evaluators},
     )
     if overrides:
-        raise ConfigError(f"unknown parameter groups {sorted(overrides)}; use defense, attack or evaluator.<name>")
+        raise ConfigError(f"unknown parameter groups {sorted(overrides)}; use defense, attack or evaluator.<name> "
+                          f"with <name> one of the suite's evaluators: {', '.join(suite_obj.evaluators)}")
     return spec

@@ -17,7 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ImageSet
+from .errors import TrainingError
 from .progress import progress
+from .tensors import batched
+
+TRAINER_VERSION = "1"
+"""Part of every trained artifact's cache key: bump it when :func:`fit` changes results."""
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -39,6 +44,14 @@ class TrainRecipe:
 
 def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(model(x), y)
+
+
+def check_finite(loss: torch.Tensor | float, where: str, step: int) -> None:
+    """Raise :class:`TrainingError` naming the stage and the step when ``loss`` is NaN or infinite."""
+    value = torch.as_tensor(loss)
+    if not torch.isfinite(value).all():
+        raise TrainingError(f"{where}: the loss became {value.tolist()} at step {step + 1}; nothing was cached. "
+                            f"Lower the learning rate or check the component's parameters")
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -76,6 +89,7 @@ def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossF
             if recipe.augment_shift:
                 x = random_shift(x, recipe.augment_shift, gen)
             loss = loss_fn(model, x.to(device), y.to(device))
+            check_finite(loss, description, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -87,13 +101,6 @@ def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossF
             advance(loss=loss.item())
     model.eval()
     return history
-
-
-@torch.no_grad()
-def batched(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, device: torch.device,
-            batch_size: int = 512) -> torch.Tensor:
-    """Apply ``fn`` to ``images`` in batches on ``device``; results are gathered on the CPU."""
-    return torch.cat([fn(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
 
 
 def accuracy(model: nn.Module, data: ImageSet, device: torch.device) -> float:

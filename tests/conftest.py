@@ -43,6 +43,7 @@ class TinySuite(Suite):
     code = "tests/conftest.py"
     image_shape = (1, 16, 16)
     num_classes = 4
+    threads = 1
     target_arch = "mcnn"
     target_arch_params = {"in_channels": 1, "width": 0.125}
     evaluator_arch = "resnet_small"
@@ -51,13 +52,15 @@ class TinySuite(Suite):
         "quick": Profile(
             description="tests", budget=AttackBudget(classes=(0, 1, 2), per_class=2, seeds=2),
             target=RECIPE, evaluator=RECIPE,
+            budget_scale={"epochs": 0.1, "iterations": 1e-4, "steps": 0.005},
             components={
-                "defenses.calor": {"rank": 3, "ca_epochs": 0.5},
-                "attacks.plg": {"top_n": 8, "gan_width": 4, "gan_iterations": 2, "n_dis": 2, "batch_size": 8,
-                                "inversion_steps": 3},
+                "defenses.calor": {"rank": 3},
+                "attacks.plg": {"top_n": 8, "gan_width": 4, "n_dis": 2, "batch_size": 8},
             },
+            notes={"all": "tiny synthetic budgets"},
         )
     }
+    controls = {"plg": {"alpha": 0.0, "inversion_steps": 0}}
 
     def source(self) -> str:
         return "synthetic"

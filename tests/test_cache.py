@@ -69,5 +69,5 @@ def test_unwritable_folder_is_reported(tmp_path):
 def test_uncreatable_folder_is_reported(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(CacheError, match="cache folder .* is not writable"):
+    with pytest.raises(CacheError, match="cache folder .* cannot be created or written"):
         ensure_writable(blocker / "sub", "cache folder")

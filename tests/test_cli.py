@@ -7,11 +7,11 @@ import pandas as pd
 from mibench.cli import main
 
 
-def test_ls_lists_every_kind(capsys):
+def test_ls_lists_every_kind_on_standard_output(capsys):
     assert main(["ls"]) == 0
-    err = capsys.readouterr().err
+    out = capsys.readouterr().out  # so that `mibench ls | grep` works
     for name in ("mnist", "calor", "none", "plg", "accuracy", "knn", "fid", "mcnn"):
-        assert name in err
+        assert name in out
 
 
 def test_unknown_names_exit_2_and_list_what_exists(capsys):
@@ -36,11 +36,11 @@ def test_run_show_and_check_a_leaderboard(tmp_path, capsys):
     csv = boards / "tiny-quick.csv"
     frame = pd.read_csv(csv)
     assert len(frame) == 1 and frame.defense[0] == "calor"
-    record = json.loads((boards / frame.record[0]).read_text())
+    record = json.loads((boards / frame.records[0]).read_text())
     assert record["spec"]["attack_params"]["inversion_steps"] == 2
 
     assert main(["leaderboard", "show", "--suite", "tiny", "--profile", "quick", "--dir", str(boards)]) == 0
-    assert "calor" in capsys.readouterr().err
+    assert "calor" in capsys.readouterr().out
 
     (boards / "tolerances.json").write_text(json.dumps({"tiny-quick": {"natural_acc": 0.01, "attack_acc_top1": 0.01}}))
     check = ["leaderboard", "check", "--suite", "tiny", "--profile", "quick", "--dir", str(boards), "--device", "cpu"]
@@ -48,7 +48,7 @@ def test_run_show_and_check_a_leaderboard(tmp_path, capsys):
     frame["natural_acc"] = frame.natural_acc.astype(float) - 0.2  # a drifted committed number
     frame.to_csv(csv, index=False)
     assert main(check) == 1
-    assert "DRIFT" in capsys.readouterr().err
+    assert "DRIFT" in capsys.readouterr().out
 
 
 def test_check_without_tolerances_is_an_error(tmp_path, capsys):
@@ -60,5 +60,12 @@ def test_check_without_tolerances_is_an_error(tmp_path, capsys):
 
 
 def test_missing_leaderboard_is_an_error(tmp_path, capsys):
-    assert main(["leaderboard", "show", "--suite", "tiny", "--dir", str(tmp_path)]) == 2
+    assert main(["leaderboard", "show", "--suite", "tiny", "--profile", "quick", "--dir", str(tmp_path)]) == 2
     assert "no leaderboard" in capsys.readouterr().err
+
+
+def test_show_names_an_unknown_suite_or_profile(tmp_path, capsys):
+    assert main(["leaderboard", "show", "--suite", "nosuch", "--dir", str(tmp_path)]) == 2
+    assert "unknown suite 'nosuch'" in capsys.readouterr().err
+    assert main(["leaderboard", "show", "--suite", "mnist", "--profile", "quik", "--dir", str(tmp_path)]) == 2
+    assert "has no profile 'quik'; profiles: full, quick" in capsys.readouterr().err

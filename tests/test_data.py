@@ -72,7 +72,27 @@ def test_mnist_from_a_torchvision_layout_data_root_splits_roles(tmp_path):
     assert data.private_test.classes == [0, 1, 2, 3, 4]
     assert data.private_train.images.shape[1:] == (1, 32, 32)
     assert 0.0 <= data.public.images.min() and data.public.images.max() <= 1.0
-    assert len(data.private_train) == 20 and len(data.public) == 20 and len(data.private_test) == 10
+    # protocol v2: public = digits 5-9 of the training *and* test sets; the judge sees all ten digits
+    assert len(data.private_train) == 20 and len(data.public) == 30 and len(data.private_test) == 10
+    assert data.evaluator_train.classes == list(range(10)) and len(data.evaluator_train) == 40
+    assert data.evaluator_test.classes == list(range(10)) and len(data.evaluator_test) == 20
+
+
+def test_the_judges_data_is_private_to_the_attack_stage(tmp_path):
+    make_mnist_idx(tmp_path)
+    data = MnistSuite(tmp_path).load()
+    with attack_stage():
+        with pytest.raises(PrivateDataAccessError):
+            data.evaluator_train
+        with pytest.raises(PrivateDataAccessError):
+            data.evaluator_test
+
+
+def test_garbage_idx_files_get_a_clear_error(tmp_path):
+    make_mnist_idx(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"this is not mnist")
+    with pytest.raises(DataSourceError, match="cannot read the MNIST IDX files"):
+        MnistSuite(tmp_path).load()
 
 
 def test_missing_data_root_says_what_to_put_where(tmp_path):

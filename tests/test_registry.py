@@ -84,10 +84,33 @@ def test_third_party_plugin_is_loaded_and_a_broken_one_fails_only_when_selected(
     sys.modules.pop("demo_defense", None)
 
 
-def test_two_distributions_claiming_one_name_is_an_error(tmp_path, monkeypatch):
+def test_two_distributions_claiming_one_name_fail_only_that_name(tmp_path, monkeypatch):
     _install_fake_distribution(tmp_path, monkeypatch, "mibench-clash", """
         [mibench.defenses]
         calor = somewhere_else:CALoR
         """)
-    with pytest.raises(DuplicateComponentError, match="calor"):
-        Registry("defenses", Defense).names()
+    registry = Registry("defenses", Defense)
+    assert "calor" in registry.names()
+    with pytest.raises(DuplicateComponentError, match="'calor' is registered twice.*mibench-clash"):
+        registry.get("calor")
+    assert registry.get("none").name == "none"  # every other defense stays usable
+
+
+def test_origin_names_the_distribution_and_its_version():
+    from importlib.metadata import version
+
+    assert DEFENSES.origin("calor") == {"distribution": "mibench", "version": version("mibench")}
+
+
+def test_params_without_a_default_are_rejected():
+    from dataclasses import dataclass
+
+    class NoDefault(Defense):
+        name, version, paper, code = "nodefault", "1", "p", "c"
+
+        @dataclass(frozen=True)
+        class Params:
+            beta: float
+
+    with pytest.raises(PluginLoadError, match="every Params field needs a default.*beta"):
+        DEFENSES.register()(NoDefault)

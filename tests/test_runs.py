@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from mibench import leaderboard as lb
+from mibench import regression
+from mibench.records import RunRecord
 from mibench.errors import LeaderboardError
 from mibench.runner import Pipeline, RunOptions, run
 from mibench.spec import RunSpec, resolve
@@ -19,26 +21,40 @@ def test_run_writes_record_and_a_leaderboard_row(tmp_path):
     spec = resolve("tiny", "calor", "plg", "quick", seed=3)
     record = run(spec, options(tmp_path))
     frame = pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")
-    assert list(frame.columns) == lb.COLUMNS
+    assert list(frame.columns[:len(lb.IDENTITY)]) == lb.IDENTITY
     row = frame.iloc[0]
-    assert (row.defense, row.attack, row.seed, row.config_hash) == ("calor", "plg", 3, spec.config_hash)
-    assert row.attack_acc_top1 == pytest.approx(record["metrics"]["attack_acc_top1"], abs=1e-6)
-    stored = json.loads((tmp_path / "boards" / row.record).read_text())
-    assert RunSpec.from_dict(stored["spec"]) == spec
-    assert stored["spec"]["defense_params"]["rank"] == 3  # the suite's scaling is resolved into the spec
-    assert stored["versions"]["torch"] and stored["versions"]["mibench"]
-    assert set(stored["timings"]) >= {"target", "evaluator", "attack", "evaluate", "total"}
+    assert (row.defense, row.attack, str(row.seeds), row.config_hash) == ("calor", "plg", "3", spec.config_hash)
+    assert row.attack_acc_top1 == pytest.approx(record.metrics["attack_acc_top1"], abs=1e-6)
+    stored = RunRecord.read(tmp_path / "boards" / row.records)
+    assert RunSpec.from_dict(stored.spec) == spec
+    assert stored.spec["defense_params"]["rank"] == 3  # the suite's explicit override
+    assert stored.spec["defense_params"]["ca_epochs"] == pytest.approx(0.5)  # budget scaling: 5 epochs x 0.1
+    assert stored.profile["notes"] == {"all": "tiny synthetic budgets"}
+    assert stored.versions["torch"] and stored.versions["mibench"]
+    assert stored.components["defense"]["distribution"] == "mibench"
+    assert stored.float_env["threads"] == 1 and stored.float_env["env"]["ONEDNN_MAX_CPU_ISA"]
+    assert set(stored.timings) >= {"target", "evaluator", "attack", "evaluate", "total"}
+    assert stored.metric_specs["knn_dist"]["higher_is_better"] is False
 
 
-def test_same_config_and_seed_replaces_its_row_other_seed_adds_one(tmp_path):
+def test_seeds_of_one_config_aggregate_into_one_row(tmp_path):
+    first = run(resolve("tiny", "none", "plg", "quick", seed=0), options(tmp_path))
     run(resolve("tiny", "none", "plg", "quick", seed=0), options(tmp_path))
-    run(resolve("tiny", "none", "plg", "quick", seed=0), options(tmp_path))
-    assert len(pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")) == 1
+    frame = pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")
+    assert len(frame) == 1 and frame.n_seeds[0] == 1
     second = run(resolve("tiny", "none", "plg", "quick", seed=1), options(tmp_path))
-    assert len(pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")) == 2
+    frame = pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")
+    assert len(frame) == 1 and frame.n_seeds[0] == 2 and frame.seeds[0] == "0 1"
+    values = [first.metrics["knn_dist"], second.metrics["knn_dist"]]
+    assert frame.knn_dist[0] == pytest.approx(sum(values) / 2, rel=1e-5)
+    assert frame.knn_dist_sd[0] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5, rel=1e-4)
     # another seed reuses the target, the evaluator and its private features; it retrains the GAN
-    assert {"targets", "evaluators", "features"} <= set(second["cache"]["reused"])
-    assert "attacks" in second["cache"]["built"]
+    assert {"targets", "evaluators", "features"} <= set(second.cache["reused"])
+    assert "attacks" in second.cache["built"]
+    control = run(resolve("tiny", "none", "plg", "quick", control=True), options(tmp_path))
+    frame = pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")
+    assert len(frame) == 2 and frame.control.tolist() == [False, True]
+    assert control.spec["attack_params"]["alpha"] == 0.0 and control.spec["attack_params"]["inversion_steps"] == 0
 
 
 def test_an_interrupted_run_resumes_from_cached_stages(tmp_path, monkeypatch):
@@ -55,13 +71,13 @@ def test_an_interrupted_run_resumes_from_cached_stages(tmp_path, monkeypatch):
     assert not (tmp_path / "boards" / "tiny-quick.csv").exists()
     assert not list((tmp_path / "runs").rglob("record.json"))
     record = run(spec, options(tmp_path))
-    assert set(record["cache"]["reused"]) >= {"targets", "evaluators", "features", "attacks"}
+    assert set(record.cache["reused"]) >= {"targets", "evaluators", "features", "attacks"}
 
 
 def test_records_are_reproducible(tmp_path):
     spec = resolve("tiny", "none", "plg", "quick")
-    a = run(spec, options(tmp_path / "a"))["metrics"]
-    b = run(spec, RunOptions(device="cpu", out=tmp_path / "b", leaderboard_dir=tmp_path / "b", cache_root=tmp_path / "c2"))["metrics"]
+    a = run(spec, options(tmp_path / "a")).metrics
+    b = run(spec, RunOptions(device="cpu", out=tmp_path / "b", leaderboard_dir=tmp_path / "b", cache_root=tmp_path / "c2")).metrics
     assert a == b
 
 
@@ -70,9 +86,10 @@ def test_foreign_leaderboard_is_refused_and_left_intact(tmp_path):
     boards.mkdir()
     foreign = boards / "tiny-quick.csv"
     foreign.write_text("model,score\nx,1\n")
-    with pytest.raises(LeaderboardError, match="foreign columns"):
+    with pytest.raises(LeaderboardError, match="not a mibench leaderboard"):
         run(resolve("tiny", "none", "plg", "quick"), options(tmp_path))
     assert foreign.read_text() == "model,score\nx,1\n"
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "cache").exists()  # refused before any work
 
 
 def test_leaderboard_is_regenerated_from_records(tmp_path):
@@ -87,14 +104,14 @@ def test_leaderboard_is_regenerated_from_records(tmp_path):
 def test_compare_applies_absolute_and_relative_tolerances(tmp_path):
     (tmp_path / "tolerances.json").write_text(json.dumps(
         {"b": {"_why": "comment", "acc": 0.05, "knn": {"rel": 0.1}, "fid": {"abs": 1, "rel": 0.5}}}))
-    tol = lb.load_tolerances(tmp_path, "b")
+    tol = regression.load_tolerances(tmp_path, "b")
     assert tol == {"acc": {"abs": 0.05, "rel": 0.0}, "knn": {"abs": 0.0, "rel": 0.1}, "fid": {"abs": 1.0, "rel": 0.5}}
-    ok = lb.compare({"acc": 0.5, "knn": 10.0, "fid": float("nan")}, {"acc": 0.54, "knn": 10.9, "fid": float("nan")}, tol)
+    ok = regression.compare({"acc": 0.5, "knn": 10.0, "fid": float("nan")}, {"acc": 0.54, "knn": 10.9, "fid": float("nan")}, tol)
     assert all(r["ok"] for r in ok)
-    bad = lb.compare({"acc": 0.5, "knn": 10.0, "fid": 2.0}, {"acc": 0.56, "knn": 8.9, "fid": 4.1}, tol)
+    bad = regression.compare({"acc": 0.5, "knn": 10.0, "fid": 2.0}, {"acc": 0.56, "knn": 8.9, "fid": 4.1}, tol)
     assert [r["ok"] for r in bad] == [False, False, False]
     with pytest.raises(LeaderboardError, match="no tolerances for board 'other'"):
-        lb.load_tolerances(tmp_path, "other")
+        regression.load_tolerances(tmp_path, "other")
 
 
 def test_output_folder_that_cannot_be_created_is_reported(tmp_path):

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from mibench.access import Access, WhiteBox
 from mibench.attack import Attack, AttackContext, Reconstructions
-from mibench.components import params_dict
+from mibench.components import param, params_dict
 from mibench.progress import progress
+from mibench.training import check_finite
 
 from .augment import augment
 from .losses import hinge_discriminator, hinge_generator, max_margin
@@ -52,18 +53,18 @@ class PLGMI(Attack):
 
     @dataclass(frozen=True)
     class Params:
-        top_n: int = 30
-        gan_width: int = 64
-        dim_z: int = 128
-        gan_iterations: int = 30000
-        n_dis: int = 5
-        batch_size: int = 64
-        gan_lr: float = 2e-4
+        top_n: int = param(30, min=1, help="pseudo-labelled public images kept per class")
+        gan_width: int = param(64, min=1)
+        dim_z: int = param(128, min=1)
+        gan_iterations: int = param(30000, budget="iterations", min=1)
+        n_dis: int = param(5, min=1)
+        batch_size: int = param(64, min=1)
+        gan_lr: float = param(2e-4, min=0.0)
         gan_betas: tuple[float, float] = (0.0, 0.9)
-        alpha: float = 0.2
-        inversion_steps: int = 600
-        inversion_lr: float = 0.1
-        inversion_views: int = 2
+        alpha: float = param(0.2, min=0.0, help="weight of the max-margin term in the generator loss")
+        inversion_steps: int = param(600, budget="steps")
+        inversion_lr: float = param(0.1, min=0.0)
+        inversion_views: int = param(2, min=1)
         hflip: bool = True
 
     # stage 1 + 2 ------------------------------------------------------------------------------
@@ -80,8 +81,10 @@ class PLGMI(Attack):
         torch.manual_seed(ctx.seed)
         trainer = self.gan_trainer(ctx)
         with progress("plg: conditional GAN", self.params.gan_iterations) as advance:
-            for _ in range(self.params.gan_iterations):
-                advance(**trainer.step())
+            for it in range(self.params.gan_iterations):
+                losses = trainer.step()
+                check_finite(list(losses.values()), "attack plg, stage conditional GAN", it)
+                advance(**losses)
         return {"generator": {k: v.cpu() for k, v in trainer.G.state_dict().items()},
                 "pseudo_labels": trainer.real_y.cpu()}
 
@@ -97,8 +100,10 @@ class PLGMI(Attack):
         inverter = self.inverter(ctx, G)
         torch.manual_seed(ctx.seed)
         with progress("plg: inversion", self.params.inversion_steps) as advance:
-            for _ in range(self.params.inversion_steps):
-                advance(loss=inverter.step())
+            for it in range(self.params.inversion_steps):
+                loss = inverter.step()
+                check_finite(loss, "attack plg, stage inversion", it)
+                advance(loss=loss)
         return inverter.result()
 
     def run(self, ctx: AttackContext) -> Reconstructions:

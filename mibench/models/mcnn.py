@@ -4,6 +4,8 @@ conv 7x7/64 -> max-pool -> conv 5x5/128 -> max-pool -> conv 5x5/256, each follow
 BatchNorm + LeakyReLU(0.2); global average pooling gives the 256-d feature. ``width`` scales every
 channel count (1.0 is the published network; a suite states the width it uses).
 Source: GMI (github.com/sunblaze-ucb/GMI-attack), BiDO (github.com/AlanPeng0897/Defend_MI).
+Stages (timm-style ``forward_intermediates``): the three conv blocks' outputs, after the max-pool for
+the first two (BiDO's hidden representations); ``layers()``: the three convs and BatchNorms in order.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ class MCNN(Backbone):
             *_conv(c2, c3, 5), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )
         self.feature_dim = c3
+        self._stage_ends = (3, 7, 10)  # indices in ``net`` of each block's last module
+        self.feature_info = [dict(module=f"net.{i}", num_chs=c, reduction=r)
+                             for i, c, r in zip(self._stage_ends, (c1, c2, c3), (2, 4, 4))]
 
     def forward(self, x):
         return self.net(x)
+
+    def forward_intermediates(self, x):
+        hidden = []
+        for i, m in enumerate(self.net):
+            x = m(x)
+            if i in self._stage_ends:
+                hidden.append(x)
+        return x, hidden
+
+    def layers(self):
+        return [m for m in self.net if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]

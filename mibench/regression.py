@@ -1,0 +1,142 @@
+"""Leaderboard regression: recompute a board's rows and compare them within derived tolerances.
+
+``tolerances.json`` declares, per board and metric, how far a recomputed row may drift:
+``|new - old| <= abs + rel * |old|``, on the row's mean over its run seeds. The tolerances are
+*derived* from the board's own records by :func:`derive_tolerances`, not typed:
+
+    allowed = max(floor, k * sqrt(2 / n) * sd_max)
+
+where ``sd_max`` is the largest standard deviation over run seeds of the metric among the board's
+rows, ``n`` the number of seeds per row and ``k = 3``. The reasoning: on another machine a GAN
+attack's float differences grow until a seed's result is, at worst, a fresh draw from the seed
+distribution, so the difference of two n-seed means has standard deviation ``sqrt(2 / n) * sd``.
+The floors hold where the seeds happen to agree (a saturated attack): two reconstructions' worth
+of accuracy, 5 % of a distance, and for the seed-independent natural accuracy half a point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from .cache import atomic_write_text
+from .errors import LeaderboardError
+from .leaderboard import aggregate, read_board, read_records
+from .records import RunRecord
+from .spec import RunSpec
+
+CHECKED = ("natural_acc", "attack_acc_top1", "attack_acc_top5", "knn_dist", "fid")
+K = 3.0
+RELATIVE = ("knn_dist", "fid")  # scale-dependent metrics get relative tolerances
+
+
+def load_tolerances(folder: Path, board: str) -> dict[str, dict[str, float]]:
+    """Per metric ``{"abs": a, "rel": r}``. Keys starting with ``_`` are comments; a bare number is absolute."""
+    path = Path(folder) / "tolerances.json"
+    if not path.is_file():
+        raise LeaderboardError(f"{path} is missing: it declares how far each metric may drift; derive it with "
+                               f"`mibench leaderboard tolerances --dir {folder}`")
+    table = json.loads(path.read_text())
+    if board not in table:
+        raise LeaderboardError(f"{path} declares no tolerances for board {board!r} (it has {sorted(k for k in table if not k.startswith('_'))})")
+    out = {}
+    for metric, tol in table[board].items():
+        if metric.startswith("_"):
+            continue
+        tol = {"abs": tol} if isinstance(tol, (int, float)) else tol
+        out[metric] = {"abs": float(tol.get("abs", 0.0)), "rel": float(tol.get("rel", 0.0))}
+    return out
+
+
+def compare(expected: dict[str, Any], actual: dict[str, Any],
+            tolerances: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """One row per metric: expected, actual, allowed drift and whether it is within (NaN equals NaN)."""
+    rows = []
+    for metric, tol in tolerances.items():
+        if metric not in expected:
+            continue
+        e, a = float(expected[metric]), float(actual[metric])
+        allowed = tol["abs"] + tol["rel"] * abs(e)
+        ok = (math.isnan(e) and math.isnan(a)) or abs(e - a) <= allowed
+        rows.append({"metric": metric, "expected": e, "actual": a, "tolerance": allowed, "ok": ok})
+    return rows
+
+
+def derive_tolerances(folder: Path, board: str) -> dict[str, Any]:
+    """Tolerances of ``board`` from the spread over seeds of its records (see the module docstring)."""
+    frame = aggregate(read_records(folder, board))
+    if frame.empty:
+        raise LeaderboardError(f"board {board!r} in {folder} has no records to derive tolerances from")
+    n = int(frame.n_seeds.min())
+    if n < 2:
+        raise LeaderboardError(f"board {board!r}: every row needs at least 2 seeds to measure a spread (found {n})")
+    images = int((frame.n_per_class * frame.n_classes).min()) * n
+    out: dict[str, Any] = {}
+    spread = {}
+    for metric in CHECKED:
+        if metric not in frame:
+            continue
+        sd = frame.get(f"{metric}_sd", pd.Series([0.0] * len(frame))).fillna(0.0)
+        if metric in RELATIVE:
+            rel_sd = float((sd / frame[metric].abs()).max())
+            out[metric] = {"rel": round(max(0.05, K * math.sqrt(2 / n) * rel_sd), 4)}
+            spread[metric] = {"max_relative_sd_over_seeds": round(rel_sd, 4)}
+        else:
+            floor = 0.005 if metric == "natural_acc" else 2 / images
+            out[metric] = {"abs": round(max(floor, K * math.sqrt(2 / n) * float(sd.max())), 4)}
+            spread[metric] = {"max_sd_over_seeds": round(float(sd.max()), 4)}
+    out["_derived"] = {"rule": f"max(floor, {K} * sqrt(2/{n}) * sd_max); see mibench/regression.py",
+                       "seeds_per_row": n, "rows": len(frame), "spread": spread}
+    return out
+
+
+def write_tolerances(folder: Path, board: str) -> dict[str, Any]:
+    path = Path(folder) / "tolerances.json"
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    table[board] = derive_tolerances(folder, board)
+    atomic_write_text(path, json.dumps(table, indent=2) + "\n")
+    return table[board]
+
+
+@dataclass
+class RowCheck:
+    label: str
+    comparisons: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return all(c["ok"] for c in self.comparisons)
+
+
+def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunRecord],
+                rows: Iterable[int] | None = None, on_row: Callable[[RowCheck], None] | None = None) -> list[RowCheck]:
+    """Recompute every row (or the rows at positions ``rows``) of ``board`` from its records'
+    specs, with ``run(spec, out_dir)``, and compare each row's seed mean within the tolerances."""
+    folder = Path(folder)
+    committed = read_board(folder / f"{board}.csv")
+    tolerances = load_tolerances(folder, board)
+    picked = list(range(len(committed))) if rows is None else list(rows)
+    bad = [r for r in picked if not 0 <= r < len(committed)]
+    if bad:
+        raise LeaderboardError(f"board {board!r} has rows 0-{len(committed) - 1}; no row {bad[0]}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mibench-check-") as tmp:
+        for i in picked:
+            row = committed.iloc[i]
+            fresh = []
+            for rel in str(row["records"]).split():
+                spec = RunSpec.from_dict(RunRecord.read(folder / rel).spec)
+                fresh.append((rel, run(spec, Path(tmp))))
+            actual = aggregate(fresh).iloc[0].to_dict()
+            label = f"{row['defense']} x {row['attack']}{' (control)' if row['control'] else ''} [{row['config_hash']}]"
+            result = RowCheck(label, compare(row.to_dict(), actual, tolerances))
+            results.append(result)
+            if on_row:
+                on_row(result)
+    return results

@@ -1,0 +1,142 @@
+"""The seed-independent stages of a run, each beside its cache key.
+
+- :func:`train_target`: the defended target, keyed by the suite (name, version, data fingerprint,
+  train seed), the target backbone (name, *version*, parameters), the recipe, the shared trainer's
+  version and the defense (name, version, parameters). A defense's own stages are keyed the same
+  way plus the stage's config (:meth:`DefenseContext.stage`).
+- :func:`train_evaluator`: the suite's judge, keyed by the suite, its backbone and recipe.
+- :func:`private_features`: the judge's penultimate features of private_train.
+- :func:`attack_artifact` / :func:`eval_artifact`: the scopes of attack priors and evaluation
+  statistics.
+
+Bumping a backbone's, a component's or the trainer's version changes every key that depends on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .cache import Cache, content_key
+from .data import DataRoles, PublicImages
+from .defense import Defense, DefenseContext
+from .models import Classifier
+from .registries import MODELS
+from .suite import Profile, Suite
+from .training import TRAINER_VERSION, accuracy, fit
+from .tensors import batched
+
+
+@dataclass
+class Trained:
+    """A trained model, its test accuracy and the content key of its cache entry."""
+
+    model: Classifier
+    accuracy: float
+    key: str
+    extra: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def suite_key(suite: Suite, data: DataRoles) -> dict[str, Any]:
+    return {"suite": suite.name, "suite_version": suite.version, "data": data.fingerprint(),
+            "train_seed": suite.train_seed}
+
+
+def arch_key(arch: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"arch": arch, "arch_version": MODELS.get(arch).version, "arch_params": params}
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def target_config(suite: Suite, profile: Profile, defense: Defense, data: DataRoles) -> dict[str, Any]:
+    return {**suite_key(suite, data), **arch_key(suite.target_arch, suite.target_arch_params),
+            "recipe": dataclasses.asdict(profile.target), "trainer_version": TRAINER_VERSION,
+            "defense": defense.name, "defense_version": defense.version}
+
+
+def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[str, Any], data: DataRoles,
+                 cache: Cache, device: torch.device) -> Trained:
+    """The defended target (cached); ``params`` are the defense's resolved parameters."""
+    scope = target_config(suite, profile, defense, data)
+    config = {**scope, "params": params}
+
+    def stage_cache(name: str, stage_config: dict, build: Callable[[], dict]) -> dict:
+        return cache.get_or_build("stages", {**scope, "stage": name, "config": stage_config}, build)
+
+    ctx = DefenseContext(data=data, num_classes=suite.num_classes,
+                         make_backbone=lambda: MODELS.get(suite.target_arch)(**suite.target_arch_params),
+                         recipe=profile.target, device=device, seed=suite.train_seed, cache=stage_cache)
+
+    def build() -> dict:
+        torch.manual_seed(suite.train_seed)
+        model = defense.train(ctx)
+        return {"state_dict": _state(model), "natural_acc": accuracy(model, data.private_test, device)}
+
+    payload = cache.get_or_build("targets", config, build)
+    torch.manual_seed(suite.train_seed)  # the rebuilt module matches the cached weights' structure
+    model = defense.build(ctx).to(device)
+    model.load_state_dict(payload["state_dict"])
+    return Trained(model.eval(), float(payload["natural_acc"]), content_key(config))
+
+
+def evaluator_config(suite: Suite, profile: Profile, data: DataRoles) -> dict[str, Any]:
+    return {**suite_key(suite, data), **arch_key(suite.evaluator_arch, suite.evaluator_arch_params),
+            "classes": suite.judge_classes, "recipe": dataclasses.asdict(profile.evaluator),
+            "trainer_version": TRAINER_VERSION}
+
+
+def train_evaluator(suite: Suite, profile: Profile, data: DataRoles, cache: Cache, device: torch.device) -> Trained:
+    """The suite's judge, trained from scratch on ``data.evaluator_train`` (cached). Its accuracy is
+    measured on ``evaluator_test`` (every class it answers) and on private_test."""
+    config = evaluator_config(suite, profile, data)
+
+    def make() -> Classifier:
+        torch.manual_seed(suite.train_seed)
+        backbone = MODELS.get(suite.evaluator_arch)(**suite.evaluator_arch_params)
+        return Classifier(backbone, nn.Linear(backbone.feature_dim, suite.judge_classes)).to(device)
+
+    def build() -> dict:
+        model = make()
+        fit(model, data.evaluator_train, profile.evaluator, device=device, seed=suite.train_seed,
+            description=f"evaluator [{suite.evaluator_arch}, {suite.judge_classes} classes]")
+        return {"state_dict": _state(model), "accuracy": accuracy(model, data.evaluator_test, device),
+                "accuracy_private": accuracy(model, data.private_test, device)}
+
+    payload = cache.get_or_build("evaluators", config, build)
+    model = make()
+    model.load_state_dict(payload["state_dict"])
+    return Trained(model.eval(), float(payload["accuracy"]), content_key(config),
+                   {"accuracy_private": float(payload["accuracy_private"])})
+
+
+def private_features(evaluator: Trained, data: DataRoles, cache: Cache, device: torch.device) -> torch.Tensor:
+    def build() -> dict:
+        return {"features": batched(evaluator.model.features, data.private_train.images, device)}
+
+    return cache.get_or_build("features", {"evaluator": evaluator.key, "role": "private_train"}, build)["features"]
+
+
+def attack_artifact(cache: Cache, target_key: str, public: PublicImages, attack_name: str, attack_version: str):
+    """``artifact(name, config, build)`` for an attack: keyed by the target, the public data and the attack."""
+
+    def artifact(name: str, config: dict, build: Callable[[], dict]) -> dict:
+        key = {"target": target_key, "public": public.fingerprint, "attack": attack_name,
+               "attack_version": attack_version, "artifact": name, "config": config}
+        return cache.get_or_build("attacks", key, build)
+
+    return artifact
+
+
+def eval_artifact(cache: Cache, evaluator_key: str):
+    """``artifact(name, config, build)`` for evaluators: keyed by the judge (hence the suite's data)."""
+
+    def artifact(name: str, config: dict, build: Callable[[], dict]) -> dict:
+        return cache.get_or_build("evaluation", {"evaluator": evaluator_key, "name": name, **config}, build)
+
+    return artifact

@@ -1,0 +1,90 @@
+"""The backbones' timm-style intermediates API (forward_intermediates, feature_info, layers, freeze_first)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mibench.models import Backbone, Classifier
+from mibench.models.mcnn import MCNN
+from mibench.models.resnet_small import ResNetSmall
+
+_BN = "weight bias running_mean running_var num_batches_tracked".split()
+# state_dict keys recorded before the intermediates API was added (cached weights load by key)
+MCNN_KEYS = [f"net.{i}.{p}" for c in (0, 4, 8) for i, ps in ((c, ["weight", "bias"]), (c + 1, _BN)) for p in ps]
+_RES_BLOCK = lambda i: ([f"net.{i}.bn1.{p}" for p in _BN] + [f"net.{i}.conv1.weight"]  # noqa: E731
+                        + [f"net.{i}.bn2.{p}" for p in _BN] + [f"net.{i}.conv2.weight"])
+RESNET_KEYS = (["net.0.weight"] + _RES_BLOCK(1) + _RES_BLOCK(2) + ["net.2.shortcut.weight"] + _RES_BLOCK(3)
+               + ["net.3.shortcut.weight"] + [f"net.4.{p}" for p in _BN] + ["net.8.weight", "net.8.bias"])
+
+
+def _models():
+    torch.manual_seed(0)
+    return {"mcnn": MCNN(width=0.5), "resnet": ResNetSmall(1, (16, 32, 64), 1, 128)}
+
+
+def test_state_dict_keys_unchanged():
+    m = _models()
+    assert list(m["mcnn"].state_dict()) == MCNN_KEYS
+    assert list(m["resnet"].state_dict()) == RESNET_KEYS
+
+
+@pytest.mark.parametrize("name, shapes, names", [
+    ("mcnn", [(2, 32, 16, 16), (2, 64, 8, 8), (2, 128, 8, 8)], ["net.3", "net.7", "net.10"]),
+    ("resnet", [(2, 16, 32, 32), (2, 32, 16, 16), (2, 64, 8, 8)], ["net.1", "net.2", "net.3"]),
+])
+def test_forward_intermediates(name, shapes, names):
+    model = _models()[name]
+    x = torch.randn(2, 1, 32, 32)
+    for train in (True, False):
+        model.train(train)
+        with torch.no_grad():
+            feature, hidden = model.forward_intermediates(x)
+            assert torch.equal(feature, model(x))
+        assert [tuple(h.shape) for h in hidden] == shapes
+    assert model.stage_names == names
+    assert [f["num_chs"] for f in model.feature_info] == [s[1] for s in shapes]
+    assert [f["reduction"] for f in model.feature_info] == [32 // s[2] for s in shapes]
+    modules = dict(model.named_modules())
+    assert all(n in modules for n in names)
+
+
+def test_classifier_forward_intermediates():
+    model = Classifier(_models()["mcnn"], nn.Linear(128, 5)).eval()
+    x = torch.randn(2, 1, 32, 32)
+    logits, hidden = model.forward_intermediates(x)
+    assert torch.equal(logits, model(x))
+    assert len(hidden) == 4 and torch.equal(hidden[-1], model.features(x))
+
+
+@pytest.mark.parametrize("name, layer_names", [
+    ("mcnn", ["net.0", "net.1", "net.4", "net.5", "net.8", "net.9"]),
+    ("resnet", ["net.0", "net.1", "net.2", "net.3", "net.4", "net.8"]),
+])
+def test_freeze_first(name, layer_names):
+    model = _models()[name]
+    names = {id(m): n for n, m in model.named_modules()}
+    assert [names[id(m)] for m in model.layers()] == layer_names
+    assert {id(p) for m in model.layers() for p in m.parameters()} == {id(p) for p in model.parameters()}
+    frozen = model.freeze_first(0.5)
+    assert frozen == layer_names[:3]
+    for m in model.layers():
+        assert all(p.requires_grad == (names[id(m)] not in frozen) for p in m.parameters())
+    assert model.freeze_first(0.0) == [] and len(model.freeze_first(1.0)) == len(layer_names)
+    with pytest.raises(ValueError):
+        model.freeze_first(1.5)
+
+
+def test_backbone_without_intermediates_fails_clearly():
+    class Plain(Backbone):
+        feature_dim = 4
+
+        def forward(self, x):
+            return x.flatten(1)
+
+    with pytest.raises(NotImplementedError, match="Plain.*forward_intermediates"):
+        Plain().forward_intermediates(torch.zeros(1, 4))
+    with pytest.raises(NotImplementedError, match="Plain"):
+        Plain().freeze_first(0.5)
+    assert Plain().stage_names == []
