@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import torch
 import pytest
 
 from mibench import leaderboard as lb
@@ -125,3 +126,65 @@ def test_output_folder_that_cannot_be_created_is_reported(tmp_path):
                                                                           cache_root=blocker / "cache"))
     with pytest.raises(CacheError, match="cache folder"):
         pipe.check_writable()
+
+
+def test_a_diverging_loss_names_the_component_stage_and_step_and_caches_nothing(tmp_path, capsys):
+    from mibench.cli import main
+
+    args = ["run", "--defense", "calor", "--attack", "plg", "--suite", "tiny", "--profile", "quick", "--device", "cpu",
+            "--out", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"), "--set", "defense.ca_lr=1e30"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "target [calor: CA fine-tune]: the loss became" in err and "at step" in err and "Traceback" not in err
+    assert not list((tmp_path / "cache").glob("targets/*.pt"))  # the diverged target is not cached
+    assert list((tmp_path / "cache").glob("stages/*.pt"))  # the finished LoR stage is
+
+
+def test_a_calor_ca_ablation_reuses_the_cached_low_rank_stage(tmp_path):
+    run(resolve("tiny", "calor", "plg", "quick"), options(tmp_path))
+    again = run(resolve("tiny", "calor", "plg", "quick", overrides={"defense": {"ca_epochs": "0.2"}}), options(tmp_path))
+    assert "stages" in again.cache["reused"] and "targets" in again.cache["built"]
+    other_rank = run(resolve("tiny", "calor", "plg", "quick", overrides={"defense": {"rank": "2"}}), options(tmp_path))
+    assert "stages" in other_rank.cache["built"]
+
+
+def test_bumping_a_backbone_or_the_trainer_version_changes_the_cache_keys(monkeypatch):
+    from mibench import stages
+    from mibench.cache import content_key
+    from mibench.models.mcnn import MCNN
+    from mibench.registries import DEFENSES, SUITES
+
+    suite = SUITES.get("tiny")()
+    data = suite.load()
+    profile, defense = suite.profile("quick"), DEFENSES.get("none")()
+    before = content_key(stages.target_config(suite, profile, defense, data))
+    monkeypatch.setattr(MCNN, "version", "99")
+    bumped = content_key(stages.target_config(suite, profile, defense, data))
+    monkeypatch.setattr(stages, "TRAINER_VERSION", "99")
+    assert len({before, bumped, content_key(stages.target_config(suite, profile, defense, data))}) == 3
+
+
+def test_a_run_that_fails_on_its_data_leaves_no_folders(tmp_path):
+    from mibench.errors import DataSourceError
+
+    with pytest.raises(DataSourceError):
+        run(resolve("mnist", "none", "plg", "quick"), RunOptions(device="cpu", out=tmp_path / "runs",
+                                                                 data_root=tmp_path / "nowhere",
+                                                                 cache_root=tmp_path / "cache"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_defense_may_train_on_the_public_role(tmp_path):
+    from mibench.defense import DefenseContext
+    from mibench.models import Classifier
+    from mibench.models.mcnn import MCNN
+    from mibench.registries import SUITES
+    from torch import nn
+
+    suite = SUITES.get("tiny")()
+    data = suite.load()
+    ctx = DefenseContext(data=data, num_classes=4, make_backbone=lambda: MCNN(1, 0.125),
+                         recipe=suite.profile("quick").target, device=torch.device("cpu"), seed=0)
+    model = Classifier(MCNN(1, 0.125), nn.Linear(MCNN(1, 0.125).feature_dim, 8))
+    losses = ctx.fit(model, data=data.public, description="public pre-training")  # public labels 4-7
+    assert losses[-1] < losses[0]

@@ -1,0 +1,101 @@
+"""Boards from records: aggregation over seeds, concurrent writers, derived tolerances, row checks."""
+
+import json
+import multiprocessing
+import math
+
+import pandas as pd
+import pytest
+
+from mibench import leaderboard as lb
+from mibench import regression
+from mibench.errors import LeaderboardError
+from mibench.records import RunRecord
+
+SPECS = {"attack_acc_top1": {"name": "attack_acc_top1", "higher_is_better": True, "kind": "number"},
+         "knn_dist": {"name": "knn_dist", "higher_is_better": False, "kind": "number"},
+         "fid_backbone": {"name": "fid_backbone", "higher_is_better": False, "kind": "text"}}
+
+
+def record(seed: int, acc: float, knn: float, defense: str = "none", config: str = "c1", control: bool = False):
+    spec = {"suite": "s", "profile": "quick", "defense": defense, "attack": "plg", "seed": seed, "control": control,
+            "defense_params": {}, "attack_params": {"alpha": 0.2}}
+    return RunRecord(spec=spec, config_hash=config, natural_acc=0.99, evaluator_acc=0.995,
+                     metrics={"attack_acc_top1": acc, "knn_dist": knn, "fid_backbone": "judge"}, metric_specs=SPECS,
+                     budget={"classes": [0, 1, 2, 3, 4], "per_class": 4, "seeds": 2}, timings={"total": 1.0})
+
+
+def test_rows_aggregate_seeds_by_hand(tmp_path):
+    for seed, acc, knn in [(0, 0.5, 10.0), (1, 0.7, 14.0), (2, 0.6, 12.0)]:
+        lb.add_record(tmp_path, record(seed, acc, knn))
+    lb.add_record(tmp_path, record(0, 0.1, 30.0, config="c2", control=True))
+    frame = pd.read_csv(tmp_path / "s-quick.csv")
+    assert len(frame) == 2 and frame.control.tolist() == [False, True]
+    row = frame.iloc[0]
+    assert row.n_seeds == 3 and row.seeds == "0 1 2"
+    assert row.attack_acc_top1 == pytest.approx(0.6) and row.attack_acc_top1_sd == pytest.approx(0.1)
+    assert row.knn_dist == pytest.approx(12.0) and row.knn_dist_sd == pytest.approx(2.0)
+    assert row.fid_backbone == "judge" and "fid_backbone_sd" not in frame
+    assert math.isnan(frame.iloc[1].attack_acc_top1_sd)  # one seed: no spread
+
+
+def test_a_new_metric_becomes_a_column_and_older_boards_still_read(tmp_path):
+    lb.add_record(tmp_path, record(0, 0.5, 10.0))
+    old = pd.read_csv(tmp_path / "s-quick.csv").drop(columns=["knn_dist", "knn_dist_sd", "threads"])
+    old.to_csv(tmp_path / "s-quick.csv", index=False)
+    lb.read_board(tmp_path / "s-quick.csv")  # fewer columns: still a board
+    rec = record(1, 0.6, 11.0)
+    rec.metrics["lpips"] = 0.3
+    rec.metric_specs = {**SPECS, "lpips": {"name": "lpips", "higher_is_better": False, "kind": "number"}}
+    lb.add_record(tmp_path, rec)
+    frame = pd.read_csv(tmp_path / "s-quick.csv")
+    assert "lpips" in frame and "knn_dist" in frame
+
+
+def _add(args):
+    folder, seed = args
+    lb.add_record(folder, record(seed, 0.5, 10.0 + seed))
+
+
+def test_concurrent_writers_lose_no_row(tmp_path):
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.map(_add, [(tmp_path, seed) for seed in range(8)])
+    frame = pd.read_csv(tmp_path / "s-quick.csv")
+    assert frame.n_seeds[0] == 8 and len(list((tmp_path / "records" / "s-quick").glob("*.json"))) == 8
+
+
+def test_tolerances_are_derived_from_the_spread_over_seeds(tmp_path):
+    for seed, acc, knn in [(0, 0.5, 10.0), (1, 0.7, 14.0), (2, 0.6, 12.0)]:
+        lb.add_record(tmp_path, record(seed, acc, knn))
+    for seed in range(3):  # a second row whose seeds agree
+        lb.add_record(tmp_path, record(seed, 1.0, 5.0, defense="calor", config="c2"))
+    tol = regression.write_tolerances(tmp_path, "s-quick")
+    # sd_max over rows: accuracy 0.1, knn relative 2/12; allowed = 3 * sqrt(2/3) * sd_max
+    assert tol["attack_acc_top1"]["abs"] == pytest.approx(3 * math.sqrt(2 / 3) * 0.1, abs=1e-4)
+    assert tol["knn_dist"]["rel"] == pytest.approx(3 * math.sqrt(2 / 3) * 2 / 12, abs=1e-4)
+    assert tol["natural_acc"]["abs"] == 0.005  # the floor: no spread over seeds
+    assert json.loads((tmp_path / "tolerances.json").read_text())["s-quick"]["_derived"]["seeds_per_row"] == 3
+    assert set(regression.load_tolerances(tmp_path, "s-quick")) == {"natural_acc", "attack_acc_top1", "knn_dist"}
+
+
+def test_tolerances_need_two_seeds(tmp_path):
+    lb.add_record(tmp_path, record(0, 0.5, 10.0))
+    with pytest.raises(LeaderboardError, match="at least 2 seeds"):
+        regression.derive_tolerances(tmp_path, "s-quick")
+
+
+def test_check_recomputes_only_the_chosen_rows(tmp_path):
+    lb.add_record(tmp_path, record(0, 0.5, 10.0))
+    lb.add_record(tmp_path, record(0, 0.9, 20.0, defense="calor", config="c2"))
+    (tmp_path / "tolerances.json").write_text(json.dumps({"s-quick": {"attack_acc_top1": 0.05}}))
+    calls = []
+
+    def rerun(spec, out):
+        calls.append(spec.defense)
+        return record(spec.seed, 0.52, 10.0, defense=spec.defense)
+
+    results = regression.check_board(tmp_path, "s-quick", rerun, rows=[0])  # rows sort by defense: calor first
+    assert calls == ["calor"] and not results[0].ok  # 0.52 vs 0.9
+    assert regression.check_board(tmp_path, "s-quick", rerun, rows=[1])[0].ok
+    with pytest.raises(LeaderboardError, match="no row 5"):
+        regression.check_board(tmp_path, "s-quick", rerun, rows=[5])
