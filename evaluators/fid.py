@@ -92,7 +92,8 @@ class FID(Evaluator):
             mu, sigma = gaussian_stats(feats)
             return {"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma)}
 
-        ref = ctx.artifact("fid-reference", {"backbone": backbone, "classes": classes.tolist()}, build)
+        ref = ctx.artifact("fid-reference", {"backbone": backbone, "classes": classes.tolist(),
+                                             "fid_version": self.version}, build)
         feats = ctx.features[keep] if is_evaluator else batched(extract, recon.images[keep], ctx.device, 256)
         mu, sigma = gaussian_stats(feats)
         return {**out, "fid": frechet_distance(mu, sigma, ref["mu"].numpy(), ref["sigma"].numpy())}

@@ -100,10 +100,10 @@ class Registry(Generic[T]):
     def origin(self, name: str) -> dict[str, str]:
         """The distribution (and its version) that provides ``name``; ``code`` for @register."""
         if name in self._local:
-            return {"distribution": "code", "version": ""}
+            return {"distribution": "code", "distribution_version": ""}
         self._discover()
         dist, version = self._origins.get(name, ("?", ""))
-        return {"distribution": dist, "version": version}
+        return {"distribution": dist, "distribution_version": version}
 
     def get(self, name: str) -> type[T]:
         """Load and return the component class called ``name``."""

@@ -1,7 +1,10 @@
 """The one classifier trainer that defenses customise.
 
-A :class:`TrainRecipe` is the optimiser schedule (SGD with momentum and weight decay, step decay
-at fractions of the run). :func:`fit` runs it with a loss ``loss_fn(model, x, y) -> scalar`` so a
+A :class:`TrainRecipe` is the optimiser schedule: SGD with momentum (optionally Nesterov) and
+weight decay, with either step decay at fractions of the run (``schedule="step"``, the field's
+usual recipe) or a one-cycle schedule (``"onecycle"``: warm-up over the first ``warmup`` fraction
+to ``lr``, then cosine annealing; Smith & Topin 2019), which trains a judge to high accuracy in few
+epochs. :func:`fit` runs it with a loss ``loss_fn(model, x, y) -> scalar`` so a
 defense can replace the loss (CALoR's CA, MID's KL term, BiDO's HSIC terms) without writing an
 epoch loop. Batches are drawn by a seeded generator: the same recipe, data and seed train the
 same weights.
@@ -37,6 +40,9 @@ class TrainRecipe:
     lr_milestones: tuple[float, ...] = ()  # fractions of the run at which lr *= lr_gamma
     lr_gamma: float = 0.1
     augment_shift: int = 0  # random translation by up to this many pixels (0: none)
+    schedule: str = "step"  # "step" (lr_milestones) or "onecycle"
+    nesterov: bool = False
+    warmup: float = 0.25  # onecycle: fraction of the run spent warming up
 
     def replace(self, **changes) -> "TrainRecipe":
         return dataclasses.replace(self, **changes)
@@ -70,12 +76,18 @@ def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossF
     """Train ``model`` in place; returns the mean loss of each epoch."""
     model.to(device).train()
     params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                          nesterov=recipe.nesterov)
     n = len(data)
     steps_per_epoch = max(1, n // recipe.batch_size)
     total = max(1, round(recipe.epochs * steps_per_epoch))
-    milestones = sorted(round(f * total) for f in recipe.lr_milestones)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=recipe.lr_gamma)
+    if recipe.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total, pct_start=recipe.warmup)
+    elif recipe.schedule == "step":
+        milestones = sorted(round(f * total) for f in recipe.lr_milestones)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=recipe.lr_gamma)
+    else:
+        raise ValueError(f"TrainRecipe.schedule must be 'step' or 'onecycle', got {recipe.schedule!r}")
     gen = torch.Generator().manual_seed(seed)
     history: list[float] = []
     running, count, order = 0.0, 0, torch.empty(0, dtype=torch.long)

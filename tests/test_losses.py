@@ -32,9 +32,11 @@ def test_confidence_adaptation_by_hand():
 
 
 def test_confidence_adaptation_minimum_is_exp_minus_one_over_b():
-    p = torch.linspace(0.01, 0.999, 20000)
-    loss = 0.25 * p ** 8 * torch.log(p)
-    assert p[loss.argmin()].item() == pytest.approx(math.exp(-1 / 8), abs=1e-3)
+    """Scan p_y through two-class logits (logit(p), 0) and find where mibench's loss is lowest."""
+    p = torch.linspace(0.01, 0.999, 4000, dtype=torch.float64)
+    logits = torch.stack([torch.log(p / (1 - p)), torch.zeros_like(p)], 1)
+    per_sample = torch.stack([confidence_adaptation_loss(row[None], torch.tensor([0])) for row in logits])
+    assert p[per_sample.argmin()].item() == pytest.approx(math.exp(-1 / 8), abs=1e-3)
 
 
 @pytest.mark.parametrize("start, direction", [(0.99, -1), (0.5, +1)])

@@ -104,7 +104,6 @@ def _rediscover(monkeypatch) -> None:
         monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
 
 
-@pytest.mark.slow
 def test_the_readme_plugin_installs_and_runs(tmp_path, monkeypatch, capsys):
     files = example_files()
     root = package_root(files)
@@ -133,11 +132,19 @@ def test_the_readme_plugin_installs_and_runs(tmp_path, monkeypatch, capsys):
             registry = REGISTRIES[group.split(".", 1)[1]]
             for name in names:
                 assert registry.get(name).name == name
-                assert registry.origin(name) == {"distribution": dist, "version": version}
+                assert registry.origin(name) == {"distribution": dist, "distribution_version": version}
         assert cli.main(["ls", "defenses"]) == 0
         listed = [line for line in capsys.readouterr().out.splitlines() if f" {defense} " in line]
         assert listed and dist in listed[0]
         metrics = [m.name for m in REGISTRIES["evaluators"].get(evaluator).metrics]
+        # the README's commands resolve: its --set overrides, and its suite that lists the evaluator
+        for suite in groups.get("mibench.suites", {}):
+            assert evaluator in SUITES.get(suite).evaluators
+            runs = [line for line in plugin_section().splitlines() if line.startswith("mibench run ")]
+            sets = [s for line in runs for s in re.findall(r"--set (\S+)", line)]
+            assert sets
+            spec = resolve(suite, defense, attack, "quick", overrides=cli._parse_sets(sets))
+            assert set(spec.evaluator_params) == set(SUITES.get(suite).evaluators)
 
         tiny = SUITES.get("tiny")  # tests/conftest.py; a plugin evaluator runs in the suites that list it
         monkeypatch.setattr(tiny, "evaluators", (*tiny.evaluators, evaluator))
@@ -150,9 +157,9 @@ def test_the_readme_plugin_installs_and_runs(tmp_path, monkeypatch, capsys):
 
     for kind in ("defense", "attack"):
         assert record.components[kind]["distribution"] == dist
-        assert record.components[kind]["version"] == version
+        assert record.components[kind]["distribution_version"] == version
     by_name = {e["name"]: e for e in record.components["evaluators"]}
-    assert by_name[evaluator]["distribution"] == dist and by_name[evaluator]["version"] == version
+    assert by_name[evaluator]["distribution"] == dist and by_name[evaluator]["distribution_version"] == version
 
     budget = tiny.profiles["quick"].budget
     pngs = list((Path(record.run_folder) / "reconstructions").glob("*.png"))

@@ -99,7 +99,7 @@ def test_two_distributions_claiming_one_name_fail_only_that_name(tmp_path, monke
 def test_origin_names_the_distribution_and_its_version():
     from importlib.metadata import version
 
-    assert DEFENSES.origin("calor") == {"distribution": "mibench", "version": version("mibench")}
+    assert DEFENSES.origin("calor") == {"distribution": "mibench", "distribution_version": version("mibench")}
 
 
 def test_params_without_a_default_are_rejected():
