@@ -99,3 +99,30 @@ def test_attack_code_cannot_read_private_data(tmp_path):
     pipe.attack = Cheat()
     with pytest.raises(PrivateDataAccessError, match="public data only"):
         pipe.run()
+
+
+@pytest.mark.parametrize("kind", ["black-box", "label-only"])
+def test_the_pipeline_hands_an_attack_exactly_the_view_it_declared(kind, tmp_path):
+    """Black-box and label-only attacks run through the whole pipeline with their view only."""
+    from mibench.access import Access
+    from mibench.attack import Attack
+
+    seen = {}
+
+    class Probe(Attack):
+        name, version, paper, code, access = f"probe-{kind}", "1", "p", "c", Access(kind)
+
+        def run(self, ctx):
+            x = ctx.public.images[:2].to(ctx.device).requires_grad_(True)
+            seen["methods"] = {m for m in ("logits", "probs", "labels") if hasattr(ctx.target, m)}
+            out = ctx.target(x)
+            seen["differentiable"] = out.requires_grad
+            labels, seeds = ctx.budget.labels_and_seeds()
+            return Reconstructions(ctx.public.images[: len(labels)], labels, seeds)
+
+    pipe = Pipeline(resolve("tiny", "none", "plg", "quick"), options(tmp_path))
+    pipe.attack = Probe()
+    record = pipe.run()
+    assert seen["methods"] == ({"probs"} if kind == "black-box" else {"labels"})
+    assert seen["differentiable"] is False  # no gradient reaches the attacker
+    assert record.components["attack"]["access"] == kind and record.attack_queries == 2

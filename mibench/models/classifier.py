@@ -61,6 +61,17 @@ class Backbone(nn.Module):
         return [names[id(m)] for m in frozen]
 
 
+def sequential_intermediates(net: nn.Sequential, stage_ends: list[int],
+                             x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run ``net`` on ``x``; return its output and the outputs of the modules at ``stage_ends``."""
+    hidden = []
+    for i, m in enumerate(net):
+        x = m(x)
+        if i in stage_ends:
+            hidden.append(x)
+    return x, hidden
+
+
 class Classifier(nn.Module):
     """``logits = head(backbone(x))``; ``features(x)`` is the backbone's output."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .classifier import Backbone
+from .classifier import Backbone, sequential_intermediates
 
 
 def _conv(cin: int, cout: int, k: int) -> list[nn.Module]:
@@ -42,12 +42,7 @@ class MCNN(Backbone):
         return self.net(x)
 
     def forward_intermediates(self, x):
-        hidden = []
-        for i, m in enumerate(self.net):
-            x = m(x)
-            if i in self._stage_ends:
-                hidden.append(x)
-        return x, hidden
+        return sequential_intermediates(self.net, self._stage_ends, x)
 
     def layers(self):
         return [m for m in self.net if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import Backbone
+from .classifier import Backbone, sequential_intermediates
 
 
 class _Block(nn.Module):
@@ -56,12 +56,7 @@ class ResNetSmall(Backbone):
         return self.net(x)
 
     def forward_intermediates(self, x):
-        hidden = []
-        for i, m in enumerate(self.net):
-            x = m(x)
-            if i in self._stage_ends:
-                hidden.append(x)
-        return x, hidden
+        return sequential_intermediates(self.net, self._stage_ends, x)
 
     def layers(self):
         return [m for m in self.net if any(True for _ in m.parameters())]
