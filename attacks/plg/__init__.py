@@ -9,7 +9,8 @@ Code: github.com/LetheSec/PLG-MI-Attack. White-box. Three stages (PROTOCOL.md se
    alpha = 0.2; Adam 2e-4, betas (0, 0.9), batch 64, ``n_dis`` = 5 discriminator steps per
    generator step (the generator step first, as in SNGAN); real images get U(0, 1/256)
    dequantisation noise. The GAN depends on the target, so it is trained per target and cached
-   under the target's key. Learning rate: constant (PLG-MI does not decay it).
+   under the target's key. Learning rate: constant (PLG-MI does not decay it). With alpha = 0
+   (a suite's control row) the generator step neither queries nor follows the target.
 3. Inversion: for each (class, seed, image) an independent z ~ N(0, I) is optimised with Adam
    (lr 0.1, 600 steps) on the sum over ``inversion_views`` = 2 augmented views of the
    max-margin loss; all classes and seeds are optimised in one batch. The generator is in eval
@@ -46,7 +47,7 @@ def top_n_pseudo_labels(target: WhiteBox, images: torch.Tensor, top_n: int, devi
 
 class PLGMI(Attack):
     name = "plg"
-    version = "1"
+    version = "2"
     paper = "Yuan et al., Pseudo Label-Guided Model Inversion Attack via Conditional GAN, AAAI 2023"
     code = "https://github.com/LetheSec/PLG-MI-Attack"
     access = Access.WHITE_BOX
@@ -134,8 +135,11 @@ class GanTrainer:
 
     def step(self) -> dict[str, float]:
         fake, y = self._fake()
-        margin = max_margin(self.ctx.target.logits(self.augment((fake + 1) / 2)), y).mean()
-        loss_g = hinge_generator(self.D(fake, y)) + self.p.alpha * margin
+        loss_g = hinge_generator(self.D(fake, y))
+        margin = torch.zeros(())
+        if self.p.alpha > 0:  # alpha = 0 (the control row): the GAN neither queries nor follows the target
+            margin = max_margin(self.ctx.target.logits(self.augment((fake + 1) / 2)), y).mean()
+            loss_g = loss_g + self.p.alpha * margin
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
