@@ -10,8 +10,11 @@ where ``sd_max`` is the largest standard deviation over run seeds of the metric 
 rows, ``n`` the number of seeds per row and ``k = 3``. The reasoning: on another machine a GAN
 attack's float differences grow until a seed's result is, at worst, a fresh draw from the seed
 distribution, so the difference of two n-seed means has standard deviation ``sqrt(2 / n) * sd``.
-The floors hold where the seeds happen to agree (a saturated attack): two reconstructions' worth
-of accuracy, 5 % of a distance, and for the seed-independent natural accuracy half a point.
+Three seeds estimate a standard deviation poorly, so for attack accuracies a row's sd is at least
+the binomial sampling noise of one seed's N reconstructions, ``sqrt(p (1 - p) / N)``, which any
+redraw has. The floors hold where the seeds happen to agree (a saturated attack): two
+reconstructions' worth of accuracy, 5 % of a distance, and for the seed-independent natural
+accuracy half a point.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .records import RunRecord
 from .spec import RunSpec
 
 CHECKED = ("natural_acc", "attack_acc_top1", "attack_acc_top5", "knn_dist", "fid")
+ACCURACIES = ("attack_acc_top1", "attack_acc_top5")  # fractions of N reconstructions per seed
 K = 3.0
 RELATIVE = ("knn_dist", "fid")  # scale-dependent metrics get relative tolerances
 
@@ -76,13 +80,17 @@ def derive_tolerances(folder: Path, board: str) -> dict[str, Any]:
     n = int(frame.n_seeds.min())
     if n < 2:
         raise LeaderboardError(f"board {board!r}: every row needs at least 2 seeds to measure a spread (found {n})")
-    images = int((frame.n_per_class * frame.n_classes).min()) * n
+    per_seed = frame.n_per_class * frame.n_classes  # reconstructions of one run
+    images = int(per_seed.min()) * n
     out: dict[str, Any] = {}
     spread = {}
     for metric in CHECKED:
         if metric not in frame:
             continue
         sd = frame.get(f"{metric}_sd", pd.Series([0.0] * len(frame))).fillna(0.0)
+        if metric in ACCURACIES:
+            p = frame[metric].clip(0, 1)
+            sd = pd.concat([sd, (p * (1 - p) / per_seed) ** 0.5], axis=1).max(axis=1)
         if metric in RELATIVE:
             rel_sd = float((sd / frame[metric].abs()).max())
             out[metric] = {"rel": round(max(0.05, K * math.sqrt(2 / n) * rel_sd), 4)}
@@ -90,15 +98,21 @@ def derive_tolerances(folder: Path, board: str) -> dict[str, Any]:
         else:
             floor = 0.005 if metric == "natural_acc" else 2 / images
             out[metric] = {"abs": round(max(floor, K * math.sqrt(2 / n) * float(sd.max())), 4)}
-            spread[metric] = {"max_sd_over_seeds": round(float(sd.max()), 4)}
+            spread[metric] = {"sd_max": round(float(sd.max()), 4)}  # accuracies: at least binomial
     out["_derived"] = {"rule": f"max(floor, {K} * sqrt(2/{n}) * sd_max); see mibench/regression.py",
                        "seeds_per_row": n, "rows": len(frame), "spread": spread}
     return out
 
 
+DOC = ("Allowed drift per board and metric for `mibench leaderboard check`: a recomputed row passes when "
+       "|new - old| <= abs + rel * |old| for its mean over seeds. Written by `mibench leaderboard tolerances` from "
+       "the spread over seeds of the board's own records (rule and spread under `_derived`; see mibench/regression.py).")
+
+
 def write_tolerances(folder: Path, board: str) -> dict[str, Any]:
     path = Path(folder) / "tolerances.json"
     table = json.loads(path.read_text()) if path.is_file() else {}
+    table["_doc"] = DOC
     table[board] = derive_tolerances(folder, board)
     atomic_write_text(path, json.dumps(table, indent=2) + "\n")
     return table[board]
