@@ -117,7 +117,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         console.print(f"wrote {lb.build(folder, board)}")
         return 0
     if args.action == "tolerances":
-        derived = regression.write_tolerances(folder, board)
+        derived = regression.write_tolerances(folder, board, Path(args.perturbed) if args.perturbed else None)
         console.print(f"wrote {folder / 'tolerances.json'} [{board}]: " + json.dumps(derived))
         return 0
     frame = lb.read_board(folder / f"{board}.csv")
@@ -165,7 +165,8 @@ def _check(folder: Path, board: str, args: argparse.Namespace) -> int:
         stdout.print(table)
 
     rows = [int(r) for r in args.rows.split(",")] if args.rows else None
-    results = regression.check_board(folder, board, rerun, rows, on_row=show)
+    results = regression.check_board(folder, board, rerun, rows, on_row=show,
+                                     keep=Path(args.keep) if args.keep else None)
     failures = sum(not c["ok"] for r in results for c in r.comparisons)
     if failures:
         console.print(f"[red]leaderboard check failed: {failures} metric(s) outside their tolerance")
@@ -209,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="show, rebuild or check a leaderboard, or derive its tolerances from its records")
     lb_p.add_argument("action", choices=["show", "build", "check", "tolerances"])
     lb_p.add_argument("--rows", default="", help="check: only these rows (0-based positions, comma-separated)")
+    lb_p.add_argument("--keep", default="", help="check: write the recomputed run folders here (default: discarded)")
+    lb_p.add_argument("--perturbed", default="",
+                      help="tolerances: also widen to twice the deviations of the records under this folder "
+                           "(a `check --keep` run in another float environment)")
     lb_p.add_argument("--suite", default="mnist")
     lb_p.add_argument("--profile", default="full")
     lb_p.add_argument("--dir", default=str(DEFAULT_BOARDS), help="leaderboard folder (default: ./leaderboards)")

@@ -15,6 +15,13 @@ the binomial sampling noise of one seed's N reconstructions, ``sqrt(p (1 - p) / 
 redraw has. The floors hold where the seeds happen to agree (a saturated attack): two
 reconstructions' worth of accuracy, 5 % of a distance, and for the seed-independent natural
 accuracy half a point.
+
+Some metrics move with the float environment beyond the seed spread: KNN distance and FID are
+measured in the judge's features, and a judge retrained on another machine has other features.
+``derive_tolerances(..., perturbed=records)`` takes records of the same rows recomputed in another
+float environment (``mibench leaderboard check --keep DIR`` under, e.g., another thread count or
+kernel set) and widens each metric to at least twice the largest deviation of a row's mean seen
+there.
 """
 
 from __future__ import annotations
@@ -72,8 +79,17 @@ def compare(expected: dict[str, Any], actual: dict[str, Any],
     return rows
 
 
-def derive_tolerances(folder: Path, board: str) -> dict[str, Any]:
-    """Tolerances of ``board`` from the spread over seeds of its records (see the module docstring)."""
+def read_perturbed(folder: Path) -> list[tuple[str, RunRecord]]:
+    """Every record under ``folder`` (a ``check --keep`` output: ``.../record.json``, or plain ``*.json``)."""
+    paths = sorted(Path(folder).rglob("*.json"))
+    if not paths:
+        raise LeaderboardError(f"no records under {folder}; write some with `mibench leaderboard check --keep {folder}`")
+    return [(str(p), RunRecord.read(p)) for p in paths]
+
+
+def derive_tolerances(folder: Path, board: str, perturbed: list[tuple[str, RunRecord]] | None = None) -> dict[str, Any]:
+    """Tolerances of ``board`` from the spread over seeds of its records and, when given, from the
+    deviations of the ``perturbed`` records' row means (see the module docstring)."""
     frame = aggregate(read_records(folder, board))
     if frame.empty:
         raise LeaderboardError(f"board {board!r} in {folder} has no records to derive tolerances from")
@@ -99,9 +115,33 @@ def derive_tolerances(folder: Path, board: str) -> dict[str, Any]:
             floor = 0.005 if metric == "natural_acc" else 2 / images
             out[metric] = {"abs": round(max(floor, K * math.sqrt(2 / n) * float(sd.max())), 4)}
             spread[metric] = {"sd_max": round(float(sd.max()), 4)}  # accuracies: at least binomial
-    out["_derived"] = {"rule": f"max(floor, {K} * sqrt(2/{n}) * sd_max); see mibench/regression.py",
-                       "seeds_per_row": n, "rows": len(frame), "spread": spread}
+    derived = {"rule": f"max(floor, {K} * sqrt(2/{n}) * sd_max); see mibench/regression.py",
+               "seeds_per_row": n, "rows": len(frame), "spread": spread}
+    if perturbed:
+        derived["perturbed"] = _widen(out, frame, perturbed)
+    out["_derived"] = derived
     return out
+
+
+def _widen(out: dict[str, Any], committed: pd.DataFrame, perturbed: list[tuple[str, RunRecord]]) -> dict[str, Any]:
+    """Widen ``out`` to twice the largest deviation of a row mean among the ``perturbed`` records;
+    returns the deviations seen (relative for relative tolerances) and the environments."""
+    joined = committed.merge(aggregate(perturbed), on="config_hash", suffixes=("", "_other"))
+    envs = {json.dumps({"threads": r.float_env.get("threads"), **r.float_env.get("env", {})}, sort_keys=True)
+            for _, r in perturbed}
+    seen: dict[str, Any] = {"rows": len(joined), "float_env": sorted(envs)}
+    for metric, tol in out.items():
+        if f"{metric}_other" not in joined:
+            continue
+        dev = (joined[f"{metric}_other"] - joined[metric]).abs()
+        if "rel" in tol:
+            worst = float((dev / joined[metric].abs()).max())
+            tol["rel"] = round(max(tol["rel"], 2 * worst), 4)
+        else:
+            worst = float(dev.max())
+            tol["abs"] = round(max(tol["abs"], 2 * worst), 4)
+        seen[metric] = round(worst, 4)
+    return seen
 
 
 DOC = ("Allowed drift per board and metric for `mibench leaderboard check`: a recomputed row passes when "
@@ -109,11 +149,11 @@ DOC = ("Allowed drift per board and metric for `mibench leaderboard check`: a re
        "the spread over seeds of the board's own records (rule and spread under `_derived`; see mibench/regression.py).")
 
 
-def write_tolerances(folder: Path, board: str) -> dict[str, Any]:
+def write_tolerances(folder: Path, board: str, perturbed: Path | None = None) -> dict[str, Any]:
     path = Path(folder) / "tolerances.json"
     table = json.loads(path.read_text()) if path.is_file() else {}
     table["_doc"] = DOC
-    table[board] = derive_tolerances(folder, board)
+    table[board] = derive_tolerances(folder, board, read_perturbed(perturbed) if perturbed else None)
     atomic_write_text(path, json.dumps(table, indent=2) + "\n")
     return table[board]
 
@@ -129,9 +169,11 @@ class RowCheck:
 
 
 def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunRecord],
-                rows: Iterable[int] | None = None, on_row: Callable[[RowCheck], None] | None = None) -> list[RowCheck]:
+                rows: Iterable[int] | None = None, on_row: Callable[[RowCheck], None] | None = None,
+                keep: Path | None = None) -> list[RowCheck]:
     """Recompute every row (or the rows at positions ``rows``) of ``board`` from its records'
-    specs, with ``run(spec, out_dir)``, and compare each row's seed mean within the tolerances."""
+    specs, with ``run(spec, out_dir)``, and compare each row's seed mean within the tolerances.
+    The recomputed run folders go to ``keep`` when given (else a temporary folder)."""
     folder = Path(folder)
     committed = read_board(folder / f"{board}.csv")
     tolerances = load_tolerances(folder, board)
@@ -141,12 +183,13 @@ def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunReco
         raise LeaderboardError(f"board {board!r} has rows 0-{len(committed) - 1}; no row {bad[0]}")
     results = []
     with tempfile.TemporaryDirectory(prefix="mibench-check-") as tmp:
+        out = Path(keep) if keep else Path(tmp)
         for i in picked:
             row = committed.iloc[i]
             fresh = []
             for rel in str(row["records"]).split():
                 spec = RunSpec.from_dict(RunRecord.read(folder / rel).spec)
-                fresh.append((rel, run(spec, Path(tmp))))
+                fresh.append((rel, run(spec, out)))
             actual = aggregate(fresh).iloc[0].to_dict()
             label = f"{row['defense']} x {row['attack']}{' (control)' if row['control'] else ''} [{row['config_hash']}]"
             result = RowCheck(label, compare(row.to_dict(), actual, tolerances))

@@ -99,3 +99,21 @@ def test_check_recomputes_only_the_chosen_rows(tmp_path):
     assert regression.check_board(tmp_path, "s-quick", rerun, rows=[1])[0].ok
     with pytest.raises(LeaderboardError, match="no row 5"):
         regression.check_board(tmp_path, "s-quick", rerun, rows=[5])
+
+
+def test_perturbed_records_widen_the_tolerances_to_twice_their_deviation(tmp_path):
+    for seed, acc, knn in [(0, 0.5, 10.0), (1, 0.7, 14.0), (2, 0.6, 12.0)]:
+        lb.add_record(tmp_path, record(seed, acc, knn))
+    other = tmp_path / "other"
+    for seed, acc, knn in [(0, 0.5, 6.0), (1, 0.6, 6.0), (2, 0.6, 6.0)]:  # knn mean 6 vs 12: 50 % off
+        rec = record(seed, acc, knn)
+        rec.float_env = {"threads": 1, "env": {"ATEN_CPU_CAPABILITY": "default"}}
+        (other / f"s{seed}").mkdir(parents=True)
+        (other / f"s{seed}" / "record.json").write_text(rec.to_json())
+    tol = regression.write_tolerances(tmp_path, "s-quick", other)
+    assert tol["knn_dist"]["rel"] == pytest.approx(1.0)  # 2 x 0.5, above the seed rule (0.41)
+    assert tol["attack_acc_top1"]["abs"] == pytest.approx(3 * math.sqrt(2 / 3) * 0.1, abs=1e-4)  # seed rule wins
+    assert tol["_derived"]["perturbed"]["knn_dist"] == 0.5
+    assert "default" in tol["_derived"]["perturbed"]["float_env"][0]
+    with pytest.raises(LeaderboardError, match="no records under"):
+        regression.write_tolerances(tmp_path, "s-quick", tmp_path / "empty")
