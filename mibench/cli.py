@@ -130,18 +130,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         for col in shown:
             table.add_column(col)
         for _, row in frame.iterrows():
-            table.add_row(*[_cell(row, c) for c in shown])
+            table.add_row(*[lb.cell(row, c) for c in shown])
         stdout.print(table)
         return 0
     return _check(folder, board, args)
-
-
-def _cell(row, col: str) -> str:
-    v = row[col]
-    if not isinstance(v, float):
-        return str(v)
-    sd = row.get(f"{col}_sd")
-    return f"{v:.4g}" + (f" ± {sd:.2g}" if isinstance(sd, float) and sd == sd else "")
 
 
 def _check(folder: Path, board: str, args: argparse.Namespace) -> int:

@@ -157,18 +157,19 @@ def add_record(folder: Path, record: RunRecord) -> Path:
         return build(folder, board)
 
 
-def markdown(frame: pd.DataFrame, columns: list[str], sd: bool = True) -> str:
-    """A Markdown table of ``frame``: floats to 4 significant digits, ``mean ± sd`` where an
-    ``<column>_sd`` exists, for the README."""
-    def cell(row: pd.Series, col: str) -> str:
-        v = row[col]
-        if not isinstance(v, float):
-            return str(v)
-        text = f"{v:.4g}"
-        if sd and f"{col}_sd" in row and pd.notna(row[f"{col}_sd"]):
-            text += f" ± {row[f'{col}_sd']:.2g}"
-        return text
+def cell(row: pd.Series, col: str) -> str:
+    """One board cell as shown: floats to 4 significant digits, ``mean ± sd`` where ``<col>_sd`` exists."""
+    v = row[col]
+    if not isinstance(v, float):
+        return str(v)
+    text = f"{v:.4g}"
+    if f"{col}_sd" in row and pd.notna(row[f"{col}_sd"]):
+        text += f" ± {row[f'{col}_sd']:.2g}"
+    return text
 
+
+def markdown(frame: pd.DataFrame, columns: list[str]) -> str:
+    """A Markdown table of ``frame``'s ``columns`` (cells as :func:`cell`), for the README."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for _, row in frame.iterrows()]
     return "\n".join(lines)
