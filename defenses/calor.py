@@ -23,7 +23,8 @@ pre-trained on the private set).
 
 The seed summary's logit clipping, gradient perturbation and leakage suppression have no public
 implementation and are not part of this defense. ``rank`` is per suite (the paper uses r = 30
-for d = 512); ``lor`` and ``ca`` switch the two parts off for ablations.
+for d = 512); ``lor`` and ``ca`` switch the two parts off for ablations. Strength ladder: r in
+{16, 8, 4, 3, 2} with CA, and r = 16 without CA.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mibench.components import param
-from mibench.defense import Defense, DefenseContext
+from mibench.defense import Defense, DefenseContext, Ladder
 from mibench.models import Classifier
 
 
@@ -63,6 +64,11 @@ class CALoR(Defense):
     version = "1"
     paper = "Yu et al., CALoR: Towards Comprehensive Model Inversion Defense, arXiv 2410.05814"
     code = "https://github.com/Chrisqcwx/LoFt"
+
+    ladder = Ladder("rank,ca", ({"rank": 16, "ca": False}, {"rank": 16}, {"rank": 8}, {"rank": 4}, {"rank": 3},
+                                {"rank": 2}))
+    """Weakest first: LoR alone at r = 16, then LoR + CA with r shrinking towards the bottleneck
+    (a bottleneck only when r < the number of classes)."""
 
     @dataclass(frozen=True)
     class Params:

@@ -3,6 +3,8 @@
     mibench run --defense NAME --attack NAME [--suite mnist] [--seed N] [--device auto|cpu|cuda]
                 [--profile quick|full] [--out DIR] [--control] [--set defense.rank=8 ...]
     mibench ls [suites|defenses|attacks|evaluators|models]
+    mibench frontier --attack NAME [--defense NAME ...] [--suite S] [--profile P] [--seeds N] [--ladder D.P=V1,V2]
+    mibench evaluator export --suite S --out DIR
     mibench leaderboard show|build|check|tolerances [--suite S] [--profile P] [--dir DIR] [--rows 0,2]
 """
 
@@ -45,11 +47,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = resolve(args.suite, args.defense, args.attack, args.profile, args.seed, _parse_sets(args.set),
                    control=args.control)
     options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
-                         cache_root=args.cache_dir, data_root=args.data_root)
+                         cache_root=args.cache_dir, data_root=args.data_root,
+                         assets_dirs=tuple(args.assets_dir))
     console.print(f"[bold]mibench run[/] suite={spec.suite} defense={spec.defense} attack={spec.attack}"
                   f"{' (control)' if spec.control else ''} profile={spec.profile} seed={spec.seed} config={spec.config_hash}")
     pipeline = Pipeline(spec, options)
-    pipeline.check_writable()
+    pipeline.preflight()
     record = pipeline.run()
     _print_metrics(record)
     if options.write_leaderboard:
@@ -72,6 +75,43 @@ def _print_metrics(record) -> None:
         table.add_row(f"time: {stage}", f"{seconds:.1f} s")
     console.print(table)
     console.print(f"run folder: {record.run_folder}")
+
+
+def cmd_frontier(args: argparse.Namespace) -> int:
+    from .frontier import parse_ladders, pending, plan, plot, run_frontier
+    from .leaderboard import board_name, read_board
+    from .runner import Pipeline, RunOptions, run
+
+    points = plan(args.suite, args.profile, args.attack, args.defense or None, args.seeds, parse_ladders(args.ladder))
+    options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
+                         cache_root=args.cache_dir, data_root=args.data_root, assets_dirs=tuple(args.assets_dir))
+    pipeline = Pipeline(points[0].spec, options)
+    board_dir = pipeline.leaderboard_dir()
+    todo = pending(points, board_dir)
+    console.print(f"[bold]mibench frontier[/] {args.suite}/{args.profile} x {args.attack}: {len(points)} runs, "
+                  f"{len(points) - len(todo)} already on the board, {len(todo)} to run")
+    for point in todo if args.dry_run else []:
+        stdout.print(f"{point.defense} {point.overrides or '(default)'} seed {point.spec.seed} "
+                     f"config {point.spec.config_hash}", markup=False, highlight=False)
+    if args.dry_run:
+        return 0
+    pipeline.preflight()
+    run_frontier(points, board_dir, lambda spec: run(spec, options))
+    board = board_name(args.suite, args.profile)
+    path = plot(read_board(board_dir / f"{board}.csv"), args.attack, board_dir / f"{board}-frontier.png",
+                f"{board}: privacy-utility frontier against {args.attack}")
+    console.print(f"frontier: {path}")
+    return 0
+
+
+def cmd_evaluator(args: argparse.Namespace) -> int:
+    from .export import export_judge
+
+    path, description = export_judge(args.suite, args.out, device=args.device, cache_root=args.cache_dir,
+                                     data_root=args.data_root)
+    console.print(f"wrote {path} (SHA-256 {description['sha256']}; accuracy {description['accuracy']:.4f} on all "
+                  f"{description['config']['classes']} classes, {description['accuracy_private']:.4f} on private_test)")
+    return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -145,7 +185,8 @@ def _check(folder: Path, board: str, args: argparse.Namespace) -> int:
         console.print(f"[bold]check[/] {spec.defense} x {spec.attack}{' (control)' if spec.control else ''} "
                       f"seed {spec.seed} ({spec.config_hash})")
         return run(spec, RunOptions(device=args.device, out=out, write_leaderboard=False,
-                                    cache_root=args.cache_dir, data_root=args.data_root))
+                                    cache_root=args.cache_dir, data_root=args.data_root,
+                                    assets_dirs=tuple(args.assets_dir)))
 
     def show(result) -> None:
         table = Table(title=result.label)
@@ -178,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--cache-dir", type=Path, default=None,
                         help="artifact cache (default: $MIBENCH_CACHE or ~/.cache/mibench)")
     common.add_argument("--data-root", type=Path, default=None, help="folder with the suite's data files")
+    common.add_argument("--assets-dir", type=Path, action="append", default=[],
+                        help="folder searched first for weights files (then $MIBENCH_ASSETS, the package, the torch hub cache)")
 
     run_p = sub.add_parser("run", parents=[common], help="train, attack, evaluate; write a record and a leaderboard row")
     run_p.add_argument("--defense", required=True)
@@ -193,6 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--set", action="append", default=[], metavar="GROUP.PARAM=VALUE",
                        help="override a parameter: defense.rank=8, attack.inversion_steps=100, evaluator.fid.subset=successful")
     run_p.set_defaults(func=cmd_run)
+
+    fr_p = sub.add_parser("frontier", parents=[common],
+                          help="run every defense along its strength ladder against an attack; draw the frontier")
+    fr_p.add_argument("--attack", required=True)
+    fr_p.add_argument("--defense", action="append", default=[],
+                      help="a defense to include (repeatable; default: every defense with a ladder)")
+    fr_p.add_argument("--suite", default="mnist")
+    fr_p.add_argument("--profile", default="full")
+    fr_p.add_argument("--seeds", type=int, default=3, help="run seeds per ladder point (default 3)")
+    fr_p.add_argument("--ladder", action="append", default=[], metavar="DEFENSE.PARAM=V1,V2",
+                      help="replace a defense's ladder: mid.beta=0.01,0.1 (fields of one defense are zipped)")
+    fr_p.add_argument("--out", default="mibench-runs", help="folder for run folders (default: ./mibench-runs)")
+    fr_p.add_argument("--leaderboard-dir", type=Path, default=None,
+                      help="leaderboard folder (default: OUT/leaderboards); the PNG is written beside the CSV")
+    fr_p.add_argument("--dry-run", action="store_true", help="list the runs still to do and stop")
+    fr_p.set_defaults(func=cmd_frontier)
+
+    ev_p = sub.add_parser("evaluator", parents=[common],
+                          help="export: train the suite's judge from its recipe and write its weights file")
+    ev_p.add_argument("action", choices=["export"])
+    ev_p.add_argument("--suite", default="mnist")
+    ev_p.add_argument("--out", type=Path, required=True, help="folder for the weights file and its JSON description")
+    ev_p.set_defaults(func=cmd_evaluator)
 
     ls_p = sub.add_parser("ls", help="list registered components and where they come from")
     ls_p.add_argument("kind", nargs="?", choices=["suites", "defenses", "attacks", "evaluators", "models"])

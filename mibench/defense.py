@@ -13,7 +13,7 @@ stage's own config, so changing a later stage's parameters (CALoR's CA) reuses t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -60,8 +60,32 @@ class DefenseContext:
         return model.to(self.device)
 
 
+@dataclass(frozen=True)
+class Ladder:
+    """A defense's strength knob and its default ladder (``mibench frontier`` runs it).
+
+    ``knob`` names what moves (a ``Params`` field, or several moved together, e.g.
+    ``"lambda_x,lambda_y"``); ``points`` are parameter overrides ordered from the weakest to the
+    strongest defense. Each point is resolved against the defense's ``Params`` like ``--set``
+    values, so an unknown field or an out-of-range value is an error before any training.
+    """
+
+    knob: str
+    points: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def of(cls, knob: str, values: tuple | list) -> "Ladder":
+        """A ladder over one ``Params`` field: ``Ladder.of("beta", (1e-3, 1e-2, 0.1))``."""
+        return cls(knob, tuple({knob: v} for v in values))
+
+
 class Defense(Component):
-    """Base class: plain cross-entropy training of backbone + linear head."""
+    """Base class: plain cross-entropy training of backbone + linear head.
+
+    A defense with a strength knob declares ``ladder`` (see :class:`Ladder`); ``none`` has none.
+    """
+
+    ladder: ClassVar[Ladder | None] = None
 
     def head(self, feature_dim: int, num_classes: int) -> nn.Module:
         return nn.Linear(feature_dim, num_classes)

@@ -40,3 +40,7 @@ class LeaderboardError(MibenchError):
 
 class TrainingError(MibenchError):
     """A training stage diverged (NaN or infinite loss); nothing is cached."""
+
+
+class AssetError(MibenchError):
+    """A named external file (weights) is missing or has the wrong checksum."""

@@ -25,7 +25,7 @@ from .errors import LeaderboardError
 from .records import RunRecord, write_record
 
 IDENTITY = ["suite", "profile", "defense", "attack", "control", "config_hash"]
-HEAD = ["n_seeds", "seeds", "natural_acc", "evaluator_acc"]
+HEAD = ["strength", "n_seeds", "seeds", "natural_acc", "evaluator_acc"]
 PROVENANCE = ["target_arch", "evaluator", "defense_params", "attack_params", "n_classes", "n_per_class",
               "budget_seeds", "attack_queries", "defense_version", "attack_version", "mibench_version",
               "torch_version", "threads", "cpu_capability", "device", "git_commit", "runtime_s", "records"]
@@ -66,7 +66,7 @@ def aggregate(records: list[tuple[str, RunRecord]]) -> pd.DataFrame:
         first, spec = recs[0], recs[0].spec
         row: dict[str, Any] = {
             "suite": spec["suite"], "profile": spec["profile"], "defense": spec["defense"],
-            "attack": spec["attack"], "control": first.control, "config_hash": config_hash,
+            "attack": spec["attack"], "control": first.control, "config_hash": config_hash, "strength": first.strength,
             "n_seeds": len(recs), "seeds": " ".join(str(r.spec["seed"]) for r in recs),
             "natural_acc": _mean([r.natural_acc for r in recs]), "evaluator_acc": _mean([r.evaluator_acc for r in recs]),
         }

@@ -44,11 +44,13 @@ class RunRecord:
     evaluator_acc_private: float = float("nan")  # the judge's accuracy on private_test
     metric_specs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     primary_metric: str = "attack_acc_top1"
+    strength: str = ""  # the defense's strength knob and its value ("beta=0.2"; empty without a ladder)
     components: dict[str, Any] = dataclasses.field(default_factory=dict)
     profile: dict[str, Any] = dataclasses.field(default_factory=dict)
     target_arch: str = ""
     target_arch_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     evaluator_arch: str = ""
+    evaluator_weights: dict[str, str] = dataclasses.field(default_factory=dict)  # shipped judge file -> SHA-256
     budget: dict[str, Any] = dataclasses.field(default_factory=dict)
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
     attack_queries: int = 0

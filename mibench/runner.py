@@ -27,6 +27,7 @@ from .data import DataRoles, attack_stage
 from .errors import ConfigError
 from .evaluator import EvalContext, Evaluator
 from .leaderboard import add_record, board_name, check_board_file
+from .assets import locate
 from .records import RunRecord, quantize, versions, write_run_folder
 from .registries import ATTACKS, DEFENSES, EVALUATORS, SUITES
 from .spec import RunSpec
@@ -42,6 +43,7 @@ class RunOptions:
     write_leaderboard: bool = True
     cache_root: Path | None = None
     data_root: Path | None = None
+    assets_dirs: tuple[Path, ...] = ()  # searched first for the suite's weights files (--assets-dir)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,7 +101,7 @@ class Pipeline:
             target = stages.train_target(self.suite, self.profile, self.defense, self.spec.defense_params, data,
                                          cache, dev)
         with t.stage("evaluator"):
-            judge = stages.train_evaluator(self.suite, self.profile, data, cache, dev)
+            judge = stages.train_evaluator(self.suite, data, cache, dev, assets_dirs=self.options.assets_dirs)
         with t.stage("private_features"):
             feats = stages.private_features(judge, data, cache, dev)
         return Prepared(data, target, judge, feats)
@@ -163,18 +165,29 @@ class Pipeline:
             natural_acc=prep.target.accuracy, evaluator_acc=prep.judge.accuracy,
             evaluator_acc_private=prep.judge.extra["accuracy_private"],
             metric_specs={m.name: dataclasses.asdict(m) for ev in self.evaluators for m in ev.metrics},
-            primary_metric=self.suite.primary_metric,
+            primary_metric=self.suite.primary_metric, strength=self._strength(),
             components={"suite": described(SUITES, self.suite), "defense": described(DEFENSES, self.defense),
                         "attack": {**described(ATTACKS, self.attack), "access": self.attack.access.value},
                         "evaluators": [described(EVALUATORS, e) for e in self.evaluators]},
             profile=self.suite.describe_profile(spec.profile),
             target_arch=self.suite.target_arch, target_arch_params=self.suite.target_arch_params,
-            evaluator_arch=self.suite.evaluator_arch, budget=dataclasses.asdict(self.profile.budget),
+            evaluator_arch=self.suite.evaluator_arch, evaluator_weights=self._judge_weights(),
+            budget=dataclasses.asdict(self.profile.budget),
             data={**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
             attack_queries=queries, device=str(self.device), float_env=determinism.describe(),
             versions=versions(), timings=dict(self.timings),
             cache={"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root)},
         )
+
+    def _strength(self) -> str:
+        ladder = self.defense.ladder
+        if ladder is None:
+            return ""
+        return ";".join(f"{k}={self.spec.defense_params[k]}" for k in ladder.knob.split(","))
+
+    def _judge_weights(self) -> dict[str, str]:
+        asset = self.suite.evaluator_asset
+        return {asset.filename: asset.sha256} if asset is not None else {}
 
     def run_folder(self) -> Path:
         s = self.spec
@@ -185,8 +198,11 @@ class Pipeline:
     def leaderboard_dir(self) -> Path:
         return Path(self.options.leaderboard_dir or Path(self.options.out) / "leaderboards")
 
-    def check_writable(self) -> None:
-        """Fail before any work when an output folder cannot be written or the board is not ours."""
+    def preflight(self) -> None:
+        """Fail before any work when an output folder cannot be written, the board is not ours or
+        a weights file the suite needs is missing."""
+        if self.suite.evaluator_asset is not None:
+            locate(self.suite.evaluator_asset, self.options.assets_dirs)
         ensure_writable(Path(self.options.out), "output folder (--out)")
         ensure_writable(self.cache.root, "cache folder ($MIBENCH_CACHE)")
         if self.options.write_leaderboard:
@@ -206,5 +222,5 @@ class Prepared:
 
 def run(spec: RunSpec, options: RunOptions) -> RunRecord:
     pipeline = Pipeline(spec, options)
-    pipeline.check_writable()
+    pipeline.preflight()
     return pipeline.run()

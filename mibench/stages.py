@@ -4,7 +4,8 @@
   train seed), the target backbone (name, *version*, parameters), the recipe, the shared trainer's
   version and the defense (name, version, parameters). A defense's own stages are keyed the same
   way plus the stage's config (:meth:`DefenseContext.stage`).
-- :func:`train_evaluator`: the suite's judge, keyed by the suite, its backbone and recipe.
+- :func:`train_evaluator`: the suite's judge: its shipped weights (keyed by their SHA-256), or
+  trained from the suite's recipe (keyed by the suite, its backbone and recipe).
 - :func:`private_features`: the judge's penultimate features of private_train.
 - :func:`attack_artifact` / :func:`eval_artifact`: the scopes of attack priors and evaluation
   statistics.
@@ -21,9 +22,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .assets import load_state_dict
 from .cache import Cache, content_key
 from .data import DataRoles, PublicImages
 from .defense import Defense, DefenseContext
+from .errors import AssetError
 from .models import Classifier
 from .registries import MODELS
 from .suite import Profile, Suite
@@ -85,34 +88,63 @@ def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[
     return Trained(model.eval(), float(payload["natural_acc"]), content_key(config))
 
 
-def evaluator_config(suite: Suite, profile: Profile, data: DataRoles) -> dict[str, Any]:
+def evaluator_config(suite: Suite, data: DataRoles) -> dict[str, Any]:
+    """What determines a judge trained from the suite's recipe (and what its exported file records)."""
     return {**suite_key(suite, data), **arch_key(suite.evaluator_arch, suite.evaluator_arch_params),
-            "classes": suite.judge_classes, "recipe": dataclasses.asdict(profile.evaluator),
+            "classes": suite.judge_classes, "recipe": dataclasses.asdict(suite.evaluator_recipe),
             "trainer_version": TRAINER_VERSION}
 
 
-def train_evaluator(suite: Suite, profile: Profile, data: DataRoles, cache: Cache, device: torch.device) -> Trained:
-    """The suite's judge, trained from scratch on ``data.evaluator_train`` (cached). Its accuracy is
-    measured on ``evaluator_test`` (every class it answers) and on private_test."""
-    config = evaluator_config(suite, profile, data)
+def _make_judge(suite: Suite, device: torch.device) -> Classifier:
+    torch.manual_seed(suite.train_seed)
+    backbone = MODELS.get(suite.evaluator_arch)(**suite.evaluator_arch_params)
+    return Classifier(backbone, nn.Linear(backbone.feature_dim, suite.judge_classes)).to(device)
 
-    def make() -> Classifier:
-        torch.manual_seed(suite.train_seed)
-        backbone = MODELS.get(suite.evaluator_arch)(**suite.evaluator_arch_params)
-        return Classifier(backbone, nn.Linear(backbone.feature_dim, suite.judge_classes)).to(device)
 
-    def build() -> dict:
-        model = make()
-        fit(model, data.evaluator_train, profile.evaluator, device=device, seed=suite.train_seed,
-            description=f"evaluator [{suite.evaluator_arch}, {suite.judge_classes} classes]")
-        return {"state_dict": _state(model), "accuracy": accuracy(model, data.evaluator_test, device),
-                "accuracy_private": accuracy(model, data.private_test, device)}
+def _judge_accuracies(model: Classifier, data: DataRoles, device: torch.device) -> dict[str, float]:
+    return {"accuracy": accuracy(model, data.evaluator_test, device),
+            "accuracy_private": accuracy(model, data.private_test, device)}
+
+
+def train_evaluator(suite: Suite, data: DataRoles, cache: Cache, device: torch.device, *,
+                    shipped: bool = True, assets_dirs: tuple = ()) -> Trained:
+    """The suite's judge (cached). With ``suite.evaluator_asset`` (and ``shipped``) its weights are
+    the pinned file, identical on every machine; otherwise it is trained from the suite's recipe on
+    ``data.evaluator_train``. Its accuracy is measured on ``evaluator_test`` (every class it
+    answers) and on private_test."""
+    asset = suite.evaluator_asset if shipped else None
+    if asset is not None:
+        config = {**suite_key(suite, data), **arch_key(suite.evaluator_arch, suite.evaluator_arch_params),
+                  "classes": suite.judge_classes, "weights": {asset.name: asset.sha256}}
+
+        def build() -> dict:
+            model = _make_judge(suite, device)
+            load_checked(model, load_state_dict(asset, assets_dirs), asset.filename)
+            return {"state_dict": _state(model), **_judge_accuracies(model, data, device)}
+    else:
+        config = evaluator_config(suite, data)
+
+        def build() -> dict:
+            model = _make_judge(suite, device)
+            fit(model, data.evaluator_train, suite.evaluator_recipe, device=device, seed=suite.train_seed,
+                description=f"evaluator [{suite.evaluator_arch}, {suite.judge_classes} classes]")
+            return {"state_dict": _state(model), **_judge_accuracies(model, data, device)}
 
     payload = cache.get_or_build("evaluators", config, build)
-    model = make()
+    model = _make_judge(suite, device)
     model.load_state_dict(payload["state_dict"])
-    return Trained(model.eval(), float(payload["accuracy"]), content_key(config),
-                   {"accuracy_private": float(payload["accuracy_private"])})
+    extra = {"accuracy_private": float(payload["accuracy_private"])}
+    return Trained(model.eval(), float(payload["accuracy"]), content_key(config), extra)
+
+
+def load_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """``model.load_state_dict(state)``; a mismatch is an :class:`AssetError` listing the keys."""
+    missing, unexpected = model.state_dict().keys() - state.keys(), state.keys() - model.state_dict().keys()
+    shapes = [k for k in model.state_dict().keys() & state.keys() if model.state_dict()[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        raise AssetError(f"{source} does not fit {type(model).__name__}: missing keys {sorted(missing)[:8]}, "
+                         f"unexpected keys {sorted(unexpected)[:8]}, wrong shapes {sorted(shapes)[:8]}")
+    model.load_state_dict(state)
 
 
 def private_features(evaluator: Trained, data: DataRoles, cache: Cache, device: torch.device) -> torch.Tensor:

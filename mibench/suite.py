@@ -1,7 +1,7 @@
 """What a suite is: a protocol (DESIGN.md, Suite).
 
 A suite owns the data roles, the image shape, the target and evaluator (judge) architectures and
-their training recipes, the attack budget and, per profile, the scaling of every component's
+their training recipes (or the judge's shipped weights), the attack budget and, per profile, the scaling of every component's
 budget parameters. It is the only place where a paper's number ("600 inversion steps") is scaled
 down, and every scaled value is stored in the run record together with the profile's notes.
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .assets import Asset
 from .attack import AttackBudget
 from .components import BUDGET_KINDS, Component, resolve_params, scale_budget
 from .data import DataRoles
@@ -33,13 +34,15 @@ class Profile:
     description: str
     budget: AttackBudget
     target: TrainRecipe
-    evaluator: TrainRecipe
     budget_scale: dict[str, float] = field(default_factory=dict)
     """Factor per budget kind (``epochs``, ``iterations``, ``steps``) applied to every component."""
     components: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Explicit overrides keyed ``"<kind>.<name>"``, e.g. ``"defenses.calor": {"rank": 2}``."""
     notes: dict[str, str] = field(default_factory=dict)
     """Why each value differs from the papers' recipe; stored in every record of this profile."""
+    ladders: dict[str, Any] = field(default_factory=dict)
+    """Strength ladders for this suite, by defense name (:class:`mibench.defense.Ladder`), replacing
+    the defense's own where the suite's recipe differs (BiDO's COCO weights on MNIST)."""
 
     def __post_init__(self):
         bad = sorted(set(self.budget_scale) - set(BUDGET_KINDS))
@@ -62,6 +65,11 @@ class Suite(Component):
     target_arch_params: ClassVar[dict[str, Any]] = {}
     evaluator_arch: ClassVar[str]
     evaluator_arch_params: ClassVar[dict[str, Any]] = {}
+    evaluator_recipe: ClassVar[TrainRecipe]
+    """How the judge is trained (by ``mibench evaluator export``, or per machine without an asset)."""
+    evaluator_asset: ClassVar[Asset | None] = None
+    """The judge's shipped weights, produced by ``mibench evaluator export`` from ``evaluator_recipe``:
+    every machine and profile then judges with the same network (see :mod:`mibench.assets`)."""
     evaluators: ClassVar[tuple[str, ...]] = ("accuracy", "knn", "fid")
     primary_metric: ClassVar[str] = "attack_acc_top1"
     """The metric boards rank by (declared by one of the suite's evaluators)."""
@@ -110,9 +118,19 @@ class Suite(Component):
                 except MibenchError as exc:
                     raise ConfigError(f"{owner} names no usable component: {exc}") from exc
                 resolve_params(cls.Params, {**scale_budget(cls.Params, prof.budget_scale), **values}, owner=owner)
+            for name, ladder in prof.ladders.items():
+                owner = f"suite {self.name!r} profile {pname!r} ladder of {name!r}"
+                try:
+                    cls = registries["defenses"].get(name)
+                except MibenchError as exc:
+                    raise ConfigError(f"{owner} names no usable defense: {exc}") from exc
+                explicit = prof.components.get(f"defenses.{name}", {})
+                for point in ladder.points:
+                    resolve_params(cls.Params, {**scale_budget(cls.Params, prof.budget_scale), **explicit, **point},
+                                   owner=owner)
 
     def describe_profile(self, profile: str) -> dict[str, Any]:
         prof = self.profile(profile)
         return {"name": profile, "description": prof.description, "budget_scale": dict(prof.budget_scale),
                 "components": prof.components, "notes": dict(prof.notes),
-                "target_recipe": dataclasses.asdict(prof.target), "evaluator_recipe": dataclasses.asdict(prof.evaluator)}
+                "target_recipe": dataclasses.asdict(prof.target)}

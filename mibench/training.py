@@ -72,9 +72,14 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
 
 def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossFn = cross_entropy,
         parameters: Iterable[nn.Parameter] | None = None, device: torch.device, seed: int,
-        description: str = "train") -> list[float]:
-    """Train ``model`` in place; returns the mean loss of each epoch."""
+        description: str = "train", on_step: Callable[[int, int], None] | None = None,
+        eval_modules: Iterable[nn.Module] = ()) -> list[float]:
+    """Train ``model`` in place; returns the mean loss of each epoch. ``on_step(step, total)`` is
+    called before each step's loss (a defense's schedule, e.g. NegLS's alpha ramp);
+    ``eval_modules`` stay in eval mode (frozen BatchNorm statistics, e.g. TL's frozen layers)."""
     model.to(device).train()
+    for module in eval_modules:
+        module.eval()
     params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
     opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
                           nesterov=recipe.nesterov)
@@ -100,6 +105,8 @@ def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossF
             x, y = data.images[idx], data.labels[idx]
             if recipe.augment_shift:
                 x = random_shift(x, recipe.augment_shift, gen)
+            if on_step is not None:
+                on_step(step, total)
             loss = loss_fn(model, x.to(device), y.to(device))
             check_finite(loss, description, step)
             opt.zero_grad(set_to_none=True)

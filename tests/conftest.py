@@ -48,10 +48,11 @@ class TinySuite(Suite):
     target_arch_params = {"in_channels": 1, "width": 0.125}
     evaluator_arch = "resnet_small"
     evaluator_arch_params = {"in_channels": 1, "widths": (4, 8), "blocks": 1, "feature_dim": 8}
+    evaluator_recipe = RECIPE
     profiles = {
         "quick": Profile(
             description="tests", budget=AttackBudget(classes=(0, 1, 2), per_class=2, seeds=2),
-            target=RECIPE, evaluator=RECIPE,
+            target=RECIPE,
             budget_scale={"epochs": 0.1, "iterations": 1e-4, "steps": 0.005},
             components={
                 "defenses.calor": {"rank": 3},

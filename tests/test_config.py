@@ -51,9 +51,9 @@ def test_every_suite_profile_names_registered_components_and_fields(suite):
 
 def test_a_profile_key_naming_no_component_or_field_is_an_error(monkeypatch):
     with pytest.raises(ConfigError, match="must be '<kind>.<name>'"):
-        Profile("x", TinySuite.profiles["quick"].budget, RECIPE, RECIPE, components={"attack.plg": {}})
+        Profile("x", TinySuite.profiles["quick"].budget, RECIPE, components={"attack.plg": {}})
     with pytest.raises(ConfigError, match="unknown kinds"):
-        Profile("x", TinySuite.profiles["quick"].budget, RECIPE, RECIPE, budget_scale={"epoch": 0.1})
+        Profile("x", TinySuite.profiles["quick"].budget, RECIPE, budget_scale={"epoch": 0.1})
     bad = dataclasses.replace(TinySuite.profiles["quick"], components={"attacks.plgg": {}})
     monkeypatch.setattr(TinySuite, "profiles", {"quick": bad})
     with pytest.raises(ConfigError, match="'attacks.plgg' names no usable component.*Did you mean 'plg'"):

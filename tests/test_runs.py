@@ -125,7 +125,7 @@ def test_output_folder_that_cannot_be_created_is_reported(tmp_path):
     pipe = Pipeline(resolve("tiny", "none", "plg", "quick"), RunOptions(device="cpu", out=tmp_path / "ok",
                                                                           cache_root=blocker / "cache"))
     with pytest.raises(CacheError, match="cache folder"):
-        pipe.check_writable()
+        pipe.preflight()
 
 
 def test_a_diverging_loss_names_the_component_stage_and_step_and_caches_nothing(tmp_path, capsys):

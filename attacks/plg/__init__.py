@@ -15,6 +15,9 @@ Code: github.com/LetheSec/PLG-MI-Attack. White-box. Three stages (PROTOCOL.md se
    (lr 0.1, 600 steps) on the sum over ``inversion_views`` = 2 augmented views of the
    max-margin loss; all classes and seeds are optimised in one batch. The generator is in eval
    mode. Images are returned in [0, 1] (``(G(z, y) + 1) / 2``).
+
+The generator and the discriminator run in the channels-last memory format (same math; on two
+CPU cores a GAN iteration takes 0.77 s instead of 0.90 s at the mnist suite's sizes).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def top_n_pseudo_labels(target: WhiteBox, images: torch.Tensor, top_n: int, devi
 
 class PLGMI(Attack):
     name = "plg"
-    version = "2"
+    version = "3"
     paper = "Yuan et al., Pseudo Label-Guided Model Inversion Attack via Conditional GAN, AAAI 2023"
     code = "https://github.com/LetheSec/PLG-MI-Attack"
     access = Access.WHITE_BOX
@@ -111,8 +114,9 @@ class PLGMI(Attack):
         gan_config = {k: v for k, v in params_dict(self.params).items()
                       if k not in ("inversion_steps", "inversion_lr", "inversion_views")}
         artifact = ctx.artifact("plg-gan", {"params": gan_config, "seed": ctx.seed}, lambda: self.train_gan(ctx))
-        G = Generator(ctx.num_classes, ctx.image_shape, self.params.gan_width, self.params.dim_z).to(ctx.device)
+        G = Generator(ctx.num_classes, ctx.image_shape, self.params.gan_width, self.params.dim_z)
         G.load_state_dict(artifact["generator"])
+        G = G.to(ctx.device, memory_format=torch.channels_last)
         return self.invert(ctx, G)
 
 
@@ -122,9 +126,10 @@ class GanTrainer:
     def __init__(self, attack: PLGMI, ctx: AttackContext, real_x: torch.Tensor, real_y: torch.Tensor):
         p, dev = attack.params, ctx.device
         self.p, self.ctx, self.augment = p, ctx, attack._augment
-        self.real_x, self.real_y = real_x, real_y
-        self.G = Generator(ctx.num_classes, ctx.image_shape, p.gan_width, p.dim_z).to(dev)
-        self.D = ProjectionDiscriminator(ctx.num_classes, ctx.image_shape, p.gan_width).to(dev)
+        self.real_x, self.real_y = real_x.contiguous(memory_format=torch.channels_last), real_y
+        self.G = Generator(ctx.num_classes, ctx.image_shape, p.gan_width, p.dim_z).to(dev, memory_format=torch.channels_last)
+        self.D = ProjectionDiscriminator(ctx.num_classes, ctx.image_shape, p.gan_width).to(
+            dev, memory_format=torch.channels_last)
         self.opt_g = torch.optim.Adam(self.G.parameters(), p.gan_lr, betas=tuple(p.gan_betas))
         self.opt_d = torch.optim.Adam(self.D.parameters(), p.gan_lr, betas=tuple(p.gan_betas))
 

@@ -1,0 +1,81 @@
+"""``mibench frontier``: ladders resolved up front, runs resumed from the board, the figure drawn."""
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+
+from mibench.cli import main
+from mibench.defense import Defense, Ladder
+from mibench.defenses.calor import CALoR
+from mibench.registries import DEFENSES
+from mibench.errors import ConfigError
+from mibench.frontier import pareto, parse_ladders, pending, plan, run_frontier
+from mibench.runner import RunOptions, run
+
+class NoKnob(Defense):
+    name, version, paper, code = "noknob", "1", "test", "tests/test_frontier.py"
+
+    @dataclass(frozen=True)
+    class Params:
+        x: int = 0
+
+
+ARGS = ["frontier", "--suite", "tiny", "--profile", "quick", "--attack", "plg", "--device", "cpu"]
+
+
+def test_ladder_values_are_parsed_and_zipped():
+    ladders = parse_ladders(["calor.rank=2,3", "calor.ca=true,false"])
+    assert ladders["calor"] == Ladder("rank,ca", ({"rank": "2", "ca": "true"}, {"rank": "3", "ca": "false"}))
+    assert Ladder.of("beta", (0.1, 0.2)).points == ({"beta": 0.1}, {"beta": 0.2})
+    for bad in (["calor.rank"], ["rank=2,3"], ["calor.rank=2,3", "calor.ca=true"]):
+        with pytest.raises(ConfigError):
+            parse_ladders(bad)
+
+
+def test_every_point_is_resolved_before_any_training():
+    with pytest.raises(ConfigError, match="has no parameter 'rnk'"):
+        plan("tiny", "quick", "plg", ["calor"], 1, parse_ladders(["calor.rnk=2,3"]))
+    with pytest.raises(ConfigError, match="rank"):
+        plan("tiny", "quick", "plg", ["calor"], 1, parse_ladders(["calor.rank=2,-3"]))
+    DEFENSES.register()(NoKnob)
+    try:
+        with pytest.raises(ConfigError, match="'noknob' declares no strength ladder"):
+            plan("tiny", "quick", "plg", ["noknob"], 1)
+        assert {p.defense for p in plan("tiny", "quick", "plg", ["noknob"], 1, parse_ladders(["noknob.x=1,2"]))} == \
+            {"none", "noknob"}
+    finally:
+        DEFENSES.unregister("noknob")
+    with pytest.raises(ConfigError, match="--seeds"):
+        plan("tiny", "quick", "plg", ["calor"], 0)
+    with pytest.raises(ConfigError, match="not in the frontier"):
+        plan("tiny", "quick", "plg", ["calor"], 1, parse_ladders(["mid.beta=0.1"]))
+
+
+def test_default_plan_covers_every_defense_with_a_ladder_and_none_first():
+    points = plan("tiny", "quick", "plg", None, 2)
+    assert points[0].defense == "none" and [p.spec.seed for p in points[:2]] == [0, 1]
+    assert {p.defense for p in points} >= {"none", "calor"}
+    calor = [p for p in points if p.defense == "calor" and p.spec.seed == 0]
+    assert [p.spec.defense_params["rank"] for p in calor] == [d["rank"] for d in CALoR.ladder.points]
+    assert [p.spec.defense_params["ca"] for p in calor] == [d.get("ca", True) for d in CALoR.ladder.points]
+
+
+def test_a_frontier_runs_each_point_once_resumes_and_draws(tmp_path):
+    opts = RunOptions(device="cpu", out=tmp_path / "runs", leaderboard_dir=tmp_path / "boards")
+    points = plan("tiny", "quick", "plg", ["calor"], 1, parse_ladders(["calor.rank=2,3"]))
+    assert [p.defense for p in points] == ["none", "calor", "calor"]
+    ran = []
+    assert run_frontier(points[:2], tmp_path / "boards", lambda spec: ran.append(run(spec, opts))) == 2
+    assert [p.spec.defense_params["rank"] for p in pending(points, tmp_path / "boards")] == [3]
+    assert main(ARGS + ["--defense", "calor", "--ladder", "calor.rank=2,3", "--seeds", "1",
+                        "--out", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "boards")]) == 0
+    assert pending(points, tmp_path / "boards") == []
+    board = pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")
+    assert sorted(board.strength.fillna("")) == ["", "rank=2;ca=True", "rank=3;ca=True"]
+    assert (tmp_path / "boards" / "tiny-quick-frontier.png").stat().st_size > 10_000
+
+
+def test_pareto_marks_the_points_no_other_dominates():
+    frame = pd.DataFrame({"natural_acc": [0.99, 0.98, 0.97, 0.96], "attack_acc_top1": [0.9, 0.5, 0.6, 0.5]})
+    assert pareto(frame).tolist() == [True, True, False, False]
