@@ -79,3 +79,13 @@ def test_a_frontier_runs_each_point_once_resumes_and_draws(tmp_path):
 def test_pareto_marks_the_points_no_other_dominates():
     frame = pd.DataFrame({"natural_acc": [0.99, 0.98, 0.97, 0.96], "attack_acc_top1": [0.9, 0.5, 0.6, 0.5]})
     assert pareto(frame).tolist() == [True, True, False, False]
+
+
+def test_the_mnist_frontier_covers_every_built_in_defense_with_the_suites_ladders():
+    points = plan("mnist", "full", "plg", None, 1)
+    assert {p.defense for p in points} >= {"none", "calor", "mid", "bido", "ls", "tl"}
+    bido = [p.spec.defense_params for p in points if p.defense == "bido"]
+    assert [(d["measure"], d["lambda_x"], d["lambda_y"]) for d in bido] == \
+        [("coco", 0.25, 12.5), ("coco", 0.5, 25.0), ("coco", 1.0, 50.0), ("coco", 2.0, 100.0)]
+    mid = [p for p in points if p.defense == "mid"]
+    assert mid[-1].spec.defense_params["beta"] == 0.2 and len({p.spec.config_hash for p in points}) == len(points)
