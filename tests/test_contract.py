@@ -10,6 +10,7 @@ import torch
 
 from mibench.attack import Reconstructions
 from mibench.data import DataRoles
+from mibench.errors import TrainingError
 from mibench.registries import ATTACKS, DEFENSES, EVALUATORS
 from mibench.runner import Pipeline, RunOptions
 from mibench.spec import resolve
@@ -28,6 +29,16 @@ def test_every_defense_trains_a_target_that_classifies(defense, tmp_path):
                           pipe.device)
     assert target.accuracy > 0.5  # 4 well-separated synthetic classes
     assert target.model(data.private_test.images[:3]).shape == (3, 4)
+
+
+@pytest.mark.parametrize("defense", DEFENSES.names())
+def test_every_defense_whose_loss_turns_nan_names_itself_and_caches_no_target(defense, tmp_path, monkeypatch):
+    pipe = Pipeline(resolve("tiny", defense, "plg", "quick"), options(tmp_path))
+    monkeypatch.setattr(type(pipe.defense), "loss", lambda self, model, x, y: model(x).sum() * math.nan)
+    with pytest.raises(TrainingError, match=rf"target \[{defense}.*the loss became \[?nan\]? at step 1;"):
+        train_target(pipe.suite, pipe.profile, pipe.defense, pipe.spec.defense_params, pipe.suite.load(), pipe.cache,
+                     pipe.device)
+    assert not list(pipe.cache.root.glob("targets/*"))
 
 
 @pytest.mark.parametrize("attack", ATTACKS.names())

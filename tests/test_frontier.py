@@ -8,6 +8,7 @@ import pytest
 from mibench.cli import main
 from mibench.defense import Defense, Ladder
 from mibench.defenses.calor import CALoR
+from mibench.defenses.ls import LabelSmoothing
 from mibench.registries import DEFENSES
 from mibench.errors import ConfigError
 from mibench.frontier import pareto, parse_ladders, pending, plan, run_frontier
@@ -89,3 +90,16 @@ def test_the_mnist_frontier_covers_every_built_in_defense_with_the_suites_ladder
         [("coco", 0.25, 12.5), ("coco", 0.5, 25.0), ("coco", 1.0, 50.0), ("coco", 2.0, 100.0)]
     mid = [p for p in points if p.defense == "mid"]
     assert mid[-1].spec.defense_params["beta"] == 0.2 and len({p.spec.config_hash for p in points}) == len(points)
+
+
+def test_bad_frontier_input_exits_2_with_a_message_before_any_run(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "runs")]
+    assert main(ARGS + ["--defense", "mid", "--ladder", "mid.beta=0.1,-1"] + out) == 2
+    assert "beta" in capsys.readouterr().err
+    assert main(ARGS + ["--defense", "midd"] + out) == 2
+    assert "unknown defense 'midd'" in capsys.readouterr().err
+    assert main(ARGS + ["--ladder", "tl.freeze=0.5,1.5"] + out) == 2
+    assert "freeze" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    assert main(ARGS + ["--defense", "ls", "--seeds", "1", "--dry-run"] + out) == 0
+    assert capsys.readouterr().out.count("seed 0") == 1 + len(LabelSmoothing.ladder.points)
