@@ -134,7 +134,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-SHOWN = ["defense", "attack", "control", "n_seeds", "natural_acc", "attack_acc_top1", "attack_acc_top5", "knn_dist",
+SHOWN = ["defense", "strength", "attack", "control", "n_seeds", "natural_acc", "attack_acc_top1", "attack_acc_top5", "knn_dist",
          "fid", "fid_backbone"]
 
 

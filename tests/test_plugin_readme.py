@@ -146,6 +146,12 @@ def test_the_readme_plugin_installs_and_runs(tmp_path, monkeypatch, capsys):
             spec = resolve(suite, defense, attack, "quick", overrides=cli._parse_sets(sets))
             assert set(spec.evaluator_params) == set(SUITES.get(suite).evaluators)
 
+        # a plugin defense with a ladder gets its frontier like a built-in one
+        assert cli.main(["frontier", "--suite", "tiny", "--profile", "quick", "--attack", attack, "--defense", defense,
+                         "--seeds", "1", "--dry-run", "--out", str(tmp_path / "runs")]) == 0
+        ladder = REGISTRIES["defenses"].get(defense).ladder
+        assert capsys.readouterr().out.count("seed 0") == 1 + len(ladder.points)
+
         tiny = SUITES.get("tiny")  # tests/conftest.py; a plugin evaluator runs in the suites that list it
         monkeypatch.setattr(tiny, "evaluators", (*tiny.evaluators, evaluator))
         spec = resolve("tiny", defense, attack, "quick")
