@@ -95,8 +95,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
                      f"config {point.spec.config_hash}", markup=False, highlight=False)
     if args.dry_run:
         return 0
-    pipeline.preflight()
-    run_frontier(points, board_dir, lambda spec: run(spec, options))
+    if not args.draw_only:
+        pipeline.preflight()
+        run_frontier(points, board_dir, lambda spec: run(spec, options))
     board = board_name(args.suite, args.profile)
     path = plot(read_board(board_dir / f"{board}.csv"), args.attack, board_dir / f"{board}-frontier.png",
                 f"{board}: privacy-utility frontier against {args.attack}")
@@ -251,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     fr_p.add_argument("--leaderboard-dir", type=Path, default=None,
                       help="leaderboard folder (default: OUT/leaderboards); the PNG is written beside the CSV")
     fr_p.add_argument("--dry-run", action="store_true", help="list the runs still to do and stop")
+    fr_p.add_argument("--draw-only", action="store_true",
+                      help="run nothing: draw the figure from the rows already on the board")
     fr_p.set_defaults(func=cmd_frontier)
 
     ev_p = sub.add_parser("evaluator", parents=[common],

@@ -109,6 +109,8 @@ def read_board(csv_path: Path) -> pd.DataFrame:
         raise LeaderboardError(f"no leaderboard at {csv_path}; run `mibench run ... --leaderboard-dir {csv_path.parent}`"
                                f"{_existing(csv_path.parent)}")
     frame = pd.read_csv(csv_path)
+    if "strength" in frame.columns:  # empty for defenses without a ladder (CSV reads it as NaN)
+        frame["strength"] = frame["strength"].astype(object).fillna("")
     missing = [c for c in IDENTITY if c not in frame.columns]
     if missing:
         raise LeaderboardError(

@@ -72,8 +72,13 @@ def test_a_frontier_runs_each_point_once_resumes_and_draws(tmp_path):
     assert main(ARGS + ["--defense", "calor", "--ladder", "calor.rank=2,3", "--seeds", "1",
                         "--out", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "boards")]) == 0
     assert pending(points, tmp_path / "boards") == []
+    (tmp_path / "boards" / "tiny-quick-frontier.png").unlink()
+    records = sorted((tmp_path / "boards" / "records").rglob("*.json"))
+    assert main(ARGS + ["--draw-only", "--out", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "boards")]) == 0
+    assert sorted((tmp_path / "boards" / "records").rglob("*.json")) == records  # ran nothing, though calor's
+    # default ladder is not on the board
     board = pd.read_csv(tmp_path / "boards" / "tiny-quick.csv")
-    assert sorted(board.strength.fillna("")) == ["", "rank=2;ca=True", "rank=3;ca=True"]
+    assert sorted(board.strength.astype(object).fillna("")) == ["", "rank=2;ca=True", "rank=3;ca=True"]
     assert (tmp_path / "boards" / "tiny-quick-frontier.png").stat().st_size > 10_000
 
 
