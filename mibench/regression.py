@@ -65,6 +65,20 @@ def load_tolerances(folder: Path, board: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def seeds_per_row(folder: Path, board: str) -> int | None:
+    """The seeds per row that ``board``'s tolerances were derived for (None when not recorded)."""
+    path = Path(folder) / "tolerances.json"
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    return table.get(board, {}).get("_derived", {}).get("seeds_per_row")
+
+
+def scaled(tolerances: dict[str, dict[str, float]], derived_for: int | None, n_seeds: int) -> dict[str, dict[str, float]]:
+    """Tolerances for a row of ``n_seeds`` seeds: a mean of fewer seeds than the tolerances were
+    derived for varies more, by ``sqrt(derived_for / n_seeds)``."""
+    factor = math.sqrt(derived_for / n_seeds) if derived_for and n_seeds < derived_for else 1.0
+    return {m: {k: v * factor for k, v in tol.items()} for m, tol in tolerances.items()}
+
+
 def compare(expected: dict[str, Any], actual: dict[str, Any],
             tolerances: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """One row per metric: expected, actual, allowed drift and whether it is within (NaN equals NaN)."""
@@ -90,12 +104,14 @@ def read_perturbed(folder: Path) -> list[tuple[str, RunRecord]]:
 def derive_tolerances(folder: Path, board: str, perturbed: list[tuple[str, RunRecord]] | None = None) -> dict[str, Any]:
     """Tolerances of ``board`` from the spread over seeds of its records and, when given, from the
     deviations of the ``perturbed`` records' row means (see the module docstring)."""
-    frame = aggregate(read_records(folder, board))
-    if frame.empty:
+    board_frame = aggregate(read_records(folder, board))
+    if board_frame.empty:
         raise LeaderboardError(f"board {board!r} in {folder} has no records to derive tolerances from")
+    frame = board_frame[board_frame.n_seeds >= 2].reset_index(drop=True)  # rows with a measured spread
+    if frame.empty:
+        raise LeaderboardError(f"board {board!r}: no row has 2 or more seeds, so no spread can be measured; "
+                               f"run each configuration with --seed 0, 1 and 2")
     n = int(frame.n_seeds.min())
-    if n < 2:
-        raise LeaderboardError(f"board {board!r}: every row needs at least 2 seeds to measure a spread (found {n})")
     per_seed = frame.n_per_class * frame.n_classes  # reconstructions of one run
     images = int(per_seed.min()) * n
     out: dict[str, Any] = {}
@@ -116,7 +132,8 @@ def derive_tolerances(folder: Path, board: str, perturbed: list[tuple[str, RunRe
             out[metric] = {"abs": round(max(floor, K * math.sqrt(2 / n) * float(sd.max())), 4)}
             spread[metric] = {"sd_max": round(float(sd.max()), 4)}  # accuracies: at least binomial
     derived = {"rule": f"max(floor, {K} * sqrt(2/{n}) * sd_max); see mibench/regression.py",
-               "seeds_per_row": n, "rows": len(frame), "spread": spread}
+               "seeds_per_row": n, "rows": len(frame), "spread": spread,
+               "rows_with_fewer_seeds": f"{len(board_frame) - len(frame)}: checked with the tolerances x sqrt({n} / n_seeds)"}
     if perturbed:
         derived["perturbed"] = _widen(out, frame, perturbed)
     out["_derived"] = derived
@@ -176,7 +193,7 @@ def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunReco
     The recomputed run folders go to ``keep`` when given (else a temporary folder)."""
     folder = Path(folder)
     committed = read_board(folder / f"{board}.csv")
-    tolerances = load_tolerances(folder, board)
+    tolerances, derived_for = load_tolerances(folder, board), seeds_per_row(folder, board)
     picked = list(range(len(committed))) if rows is None else list(rows)
     bad = [r for r in picked if not 0 <= r < len(committed)]
     if bad:
@@ -192,7 +209,7 @@ def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunReco
                 fresh.append((rel, run(spec, out)))
             actual = aggregate(fresh).iloc[0].to_dict()
             label = f"{row['defense']} x {row['attack']}{' (control)' if row['control'] else ''} [{row['config_hash']}]"
-            result = RowCheck(label, compare(row.to_dict(), actual, tolerances))
+            result = RowCheck(label, compare(row.to_dict(), actual, scaled(tolerances, derived_for, int(row["n_seeds"]))))
             results.append(result)
             if on_row:
                 on_row(result)

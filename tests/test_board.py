@@ -78,10 +78,22 @@ def test_tolerances_are_derived_from_the_spread_over_seeds(tmp_path):
     assert set(regression.load_tolerances(tmp_path, "s-quick")) == {"natural_acc", "attack_acc_top1", "knn_dist"}
 
 
-def test_tolerances_need_two_seeds(tmp_path):
+def test_tolerances_need_a_row_with_two_seeds_and_scale_for_rows_with_fewer(tmp_path):
     lb.add_record(tmp_path, record(0, 0.5, 10.0))
-    with pytest.raises(LeaderboardError, match="at least 2 seeds"):
+    with pytest.raises(LeaderboardError, match="no row has 2 or more seeds"):
         regression.derive_tolerances(tmp_path, "s-quick")
+    for seed, acc in [(0, 0.5), (1, 0.7), (2, 0.6)]:
+        lb.add_record(tmp_path, record(seed, acc, 10.0, defense="calor", config="c2"))
+    tol = regression.write_tolerances(tmp_path, "s-quick")  # from the 3-seed row only
+    assert tol["attack_acc_top1"]["abs"] == pytest.approx(3 * math.sqrt(2 / 3) * 0.1, abs=1e-4)
+    assert tol["_derived"]["rows"] == 1 and tol["_derived"]["rows_with_fewer_seeds"].startswith("1:")
+
+    def rerun(spec, out):  # the 1-seed row drifts by 0.3: beyond 0.245, within 0.245 x sqrt(3) = 0.42
+        return record(spec.seed, 0.8, 10.0, defense=spec.defense)
+
+    result, = regression.check_board(tmp_path, "s-quick", rerun, rows=[1])
+    assert result.ok and result.comparisons[1]["tolerance"] == pytest.approx(3 * math.sqrt(2) * 0.1, abs=1e-3)
+    assert regression.scaled({"m": {"abs": 1.0, "rel": 0.5}}, 3, 3) == {"m": {"abs": 1.0, "rel": 0.5}}
 
 
 def test_check_recomputes_only_the_chosen_rows(tmp_path):
