@@ -47,8 +47,8 @@ K = 3.0
 RELATIVE = ("knn_dist", "fid")  # scale-dependent metrics get relative tolerances
 
 
-def load_tolerances(folder: Path, board: str) -> dict[str, dict[str, float]]:
-    """Per metric ``{"abs": a, "rel": r}``. Keys starting with ``_`` are comments; a bare number is absolute."""
+def _board_tolerances(folder: Path, board: str) -> dict[str, Any]:
+    """``board``'s entry of ``<folder>/tolerances.json`` (metrics and ``_derived``)."""
     path = Path(folder) / "tolerances.json"
     if not path.is_file():
         raise LeaderboardError(f"{path} is missing: it declares how far each metric may drift; derive it with "
@@ -56,8 +56,12 @@ def load_tolerances(folder: Path, board: str) -> dict[str, dict[str, float]]:
     table = json.loads(path.read_text())
     if board not in table:
         raise LeaderboardError(f"{path} declares no tolerances for board {board!r} (it has {sorted(k for k in table if not k.startswith('_'))})")
+    return table[board]
+
+
+def _metric_tolerances(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
     out = {}
-    for metric, tol in table[board].items():
+    for metric, tol in entry.items():
         if metric.startswith("_"):
             continue
         tol = {"abs": tol} if isinstance(tol, (int, float)) else tol
@@ -65,11 +69,9 @@ def load_tolerances(folder: Path, board: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def seeds_per_row(folder: Path, board: str) -> int | None:
-    """The seeds per row that ``board``'s tolerances were derived for (None when not recorded)."""
-    path = Path(folder) / "tolerances.json"
-    table = json.loads(path.read_text()) if path.is_file() else {}
-    return table.get(board, {}).get("_derived", {}).get("seeds_per_row")
+def load_tolerances(folder: Path, board: str) -> dict[str, dict[str, float]]:
+    """Per metric ``{"abs": a, "rel": r}``. Keys starting with ``_`` are comments; a bare number is absolute."""
+    return _metric_tolerances(_board_tolerances(folder, board))
 
 
 def scaled(tolerances: dict[str, dict[str, float]], derived_for: int | None, n_seeds: int) -> dict[str, dict[str, float]]:
@@ -193,7 +195,8 @@ def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunReco
     The recomputed run folders go to ``keep`` when given (else a temporary folder)."""
     folder = Path(folder)
     committed = read_board(folder / f"{board}.csv")
-    tolerances, derived_for = load_tolerances(folder, board), seeds_per_row(folder, board)
+    entry = _board_tolerances(folder, board)
+    tolerances, derived_for = _metric_tolerances(entry), entry.get("_derived", {}).get("seeds_per_row")
     picked = list(range(len(committed))) if rows is None else list(rows)
     bad = [r for r in picked if not 0 <= r < len(committed)]
     if bad:

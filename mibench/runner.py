@@ -21,13 +21,13 @@ import torch
 
 from . import determinism, stages
 from .access import view_for
+from .assets import locate
 from .attack import AttackContext, Reconstructions
 from .cache import Cache, ensure_writable
 from .data import DataRoles, attack_stage
 from .errors import ConfigError
 from .evaluator import EvalContext, Evaluator
 from .leaderboard import add_record, board_name, check_board_file
-from .assets import locate
 from .records import RunRecord, quantize, versions, write_run_folder
 from .registries import ATTACKS, DEFENSES, EVALUATORS, SUITES
 from .spec import RunSpec

@@ -117,18 +117,19 @@ def train_evaluator(suite: Suite, data: DataRoles, cache: Cache, device: torch.d
         config = {**suite_key(suite, data), **arch_key(suite.evaluator_arch, suite.evaluator_arch_params),
                   "classes": suite.judge_classes, "weights": {asset.name: asset.sha256}}
 
-        def build() -> dict:
-            model = _make_judge(suite, device)
+        def prepare(model: Classifier) -> None:
             load_checked(model, load_state_dict(asset, assets_dirs), asset.filename)
-            return {"state_dict": _state(model), **_judge_accuracies(model, data, device)}
     else:
         config = evaluator_config(suite, data)
 
-        def build() -> dict:
-            model = _make_judge(suite, device)
+        def prepare(model: Classifier) -> None:
             fit(model, data.evaluator_train, suite.evaluator_recipe, device=device, seed=suite.train_seed,
                 description=f"evaluator [{suite.evaluator_arch}, {suite.judge_classes} classes]")
-            return {"state_dict": _state(model), **_judge_accuracies(model, data, device)}
+
+    def build() -> dict:
+        model = _make_judge(suite, device)
+        prepare(model)
+        return {"state_dict": _state(model), **_judge_accuracies(model, data, device)}
 
     payload = cache.get_or_build("evaluators", config, build)
     model = _make_judge(suite, device)
@@ -139,8 +140,9 @@ def train_evaluator(suite: Suite, data: DataRoles, cache: Cache, device: torch.d
 
 def load_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """``model.load_state_dict(state)``; a mismatch is an :class:`AssetError` listing the keys."""
-    missing, unexpected = model.state_dict().keys() - state.keys(), state.keys() - model.state_dict().keys()
-    shapes = [k for k in model.state_dict().keys() & state.keys() if model.state_dict()[k].shape != state[k].shape]
+    own = model.state_dict()
+    missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+    shapes = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
     if missing or unexpected or shapes:
         raise AssetError(f"{source} does not fit {type(model).__name__}: missing keys {sorted(missing)[:8]}, "
                          f"unexpected keys {sorted(unexpected)[:8]}, wrong shapes {sorted(shapes)[:8]}")
