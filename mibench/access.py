@@ -4,8 +4,10 @@ An attack declares the access it needs and receives exactly that view:
 - :class:`WhiteBox`: differentiable logits (gradients flow to the input, not to the weights);
 - :class:`BlackBox`: soft labels (softmax probabilities), no gradients;
 - :class:`LabelOnly`: the predicted label only.
-The model is held in a closure, not an attribute, so a label-only attack cannot read logits by
-accident.
+The model is held in a closure that already reduces its output to what the view gives, so neither
+an attribute nor a private method of a label-only view returns logits or probabilities. Every
+image sent to the target counts as one query; a view built with a ``query_budget`` refuses the
+query that would exceed it (:class:`QueryBudgetError`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .errors import QueryBudgetError
+
 
 class Access(str, enum.Enum):
     WHITE_BOX = "white-box"
@@ -24,25 +28,43 @@ class Access(str, enum.Enum):
 
 
 class _View:
-    def __init__(self, model: nn.Module, num_classes: int, image_shape: tuple[int, int, int]):
+    access: Access
+
+    @staticmethod
+    def _reduce(logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __init__(self, model: nn.Module, num_classes: int, image_shape: tuple[int, int, int],
+                 query_budget: int | None = None, owner: str = "the attack"):
         for p in model.parameters():
             p.requires_grad_(False)
         model.eval()
-        self._call: Callable[[torch.Tensor], torch.Tensor] = lambda x: model(x)
+        reduce = type(self)._reduce
+        self._query: Callable[[torch.Tensor], torch.Tensor] = lambda x: reduce(model(x))
         self.num_classes = num_classes
         self.image_shape = image_shape
+        self.query_budget = query_budget
         self.queries = 0
+        self._owner = owner
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+    def _ask(self, x: torch.Tensor) -> torch.Tensor:
+        if self.query_budget is not None and self.queries + len(x) > self.query_budget:
+            raise QueryBudgetError(f"{self._owner} declared a budget of {self.query_budget} target queries and asked "
+                                   f"for {self.queries + len(x)} ({self.queries} already used, {len(x)} more); "
+                                   f"raise its budget parameter or lower its steps")
         self.queries += len(x)
-        return self._call(x)
+        return self._query(x)
 
 
 class WhiteBox(_View):
     access = Access.WHITE_BOX
 
+    @staticmethod
+    def _reduce(logits: torch.Tensor) -> torch.Tensor:
+        return logits
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self._logits(x)
+        return self._ask(x)
 
     __call__ = logits
 
@@ -50,9 +72,13 @@ class WhiteBox(_View):
 class BlackBox(_View):
     access = Access.BLACK_BOX
 
+    @staticmethod
+    def _reduce(logits: torch.Tensor) -> torch.Tensor:
+        return logits.detach().softmax(1)
+
     @torch.no_grad()
     def probs(self, x: torch.Tensor) -> torch.Tensor:
-        return self._logits(x).softmax(1)
+        return self._ask(x)
 
     __call__ = probs
 
@@ -60,9 +86,13 @@ class BlackBox(_View):
 class LabelOnly(_View):
     access = Access.LABEL_ONLY
 
+    @staticmethod
+    def _reduce(logits: torch.Tensor) -> torch.Tensor:
+        return logits.detach().argmax(1)
+
     @torch.no_grad()
     def labels(self, x: torch.Tensor) -> torch.Tensor:
-        return self._logits(x).argmax(1)
+        return self._ask(x)
 
     __call__ = labels
 
@@ -70,5 +100,6 @@ class LabelOnly(_View):
 VIEWS = {Access.WHITE_BOX: WhiteBox, Access.BLACK_BOX: BlackBox, Access.LABEL_ONLY: LabelOnly}
 
 
-def view_for(access: Access, model: nn.Module, num_classes: int, image_shape: tuple[int, int, int]) -> _View:
-    return VIEWS[Access(access)](model, num_classes, image_shape)
+def view_for(access: Access, model: nn.Module, num_classes: int, image_shape: tuple[int, int, int],
+             query_budget: int | None = None, owner: str = "the attack") -> _View:
+    return VIEWS[Access(access)](model, num_classes, image_shape, query_budget, owner)

@@ -1,8 +1,8 @@
 """What an attack is, what it receives and what it returns.
 
 An attack receives an :class:`AttackContext`: an access-limited view of the target (the access it
-declares), the public images without labels, the attack budget and a cache for its priors. It never
-receives private data. It returns :class:`Reconstructions`: images in [0, 1] with the class each
+declares), the public images without labels, the attack budget, a cache for its target-dependent
+artifacts and the priors it requested by name (:mod:`mibench.prior`). It never receives private data. It returns :class:`Reconstructions`: images in [0, 1] with the class each
 one attacks and the seed index that produced it.
 """
 
@@ -43,6 +43,8 @@ class Reconstructions:
     images: torch.Tensor  # N x C x H x W, float32 in [0, 1]
     labels: torch.Tensor  # N, the class each image attacks
     seed_index: torch.Tensor  # N, which of the budget's seeds produced it
+    notes: dict[str, Any] = field(default_factory=dict)
+    """What the attack reports about its run (counts, fallbacks); stored in the record as ``attack_notes``."""
 
     def __post_init__(self):
         self.images = self.images.detach().float().clamp(0, 1).cpu()
@@ -62,6 +64,8 @@ class AttackContext:
     seed: int
     artifact: Callable[[str, dict, Callable[[], dict]], dict] = field(repr=False)
     """``artifact(name, config, build)``: the cached output of ``build()`` for this target and config."""
+    prior: Callable[[str], Any] = field(default=None, repr=False)
+    """``prior(name)``: a prior the attack listed in ``Attack.priors``, trained once and cached by its scope."""
 
     def latent_generator(self, seed_index: int) -> torch.Generator:
         """The generator for one of the budget's seeds: independent per (run seed, seed index)."""
@@ -70,6 +74,13 @@ class AttackContext:
 
 class Attack(Component):
     access: ClassVar[Access]
+    priors: ClassVar[tuple[str, ...]] = ()
+    """Names of the priors (``mibench.priors``) the attack requests through ``AttackContext.prior``."""
+
+    def query_budget(self) -> int | None:
+        """The most target queries (images sent to the target) the attack may use; None: unbounded.
+        The target view refuses the query that would exceed it."""
+        return None
 
     def run(self, ctx: AttackContext) -> Reconstructions:
         raise NotImplementedError

@@ -34,7 +34,7 @@ def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         key, sep, value = item.partition("=")
         group, dot, param = key.rpartition(".")
         if not sep or not dot or not group:
-            raise ConfigError(f"--set {item!r}: expected GROUP.PARAM=VALUE, e.g. defense.rank=8 or attack.top_n=100")
+            raise ConfigError(f"--set {item!r}: expected GROUP.PARAM=VALUE, e.g. defense.rank=8, attack.top_n=100 or prior.gmi-wgan.width=32")
         groups.setdefault(group, {})[param] = value
     return groups
 
@@ -118,16 +118,17 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     from .registries import REGISTRIES
 
-    kinds = [args.kind] if args.kind else ["suites", "defenses", "attacks", "evaluators", "models"]
+    kinds = [args.kind] if args.kind else ["suites", "defenses", "attacks", "priors", "evaluators", "models"]
     for kind in kinds:
         registry = REGISTRIES[kind]
         table = Table(title=kind)
-        for col in ("name", "version", "origin", "paper" if kind != "attacks" else "access / paper"):
+        for col in ("name", "version", "origin", {"attacks": "access / paper", "priors": "scope / paper"}.get(kind, "paper")):
             table.add_column(col)
         for entry in registry.entries():
             try:
                 cls = registry.get(entry.name)
-                detail = cls.paper if kind != "attacks" else f"{cls.access.value} / {cls.paper}"
+                detail = {"attacks": lambda: f"{cls.access.value} / {cls.paper}",
+                          "priors": lambda: f"{cls.scope} / {cls.paper}"}.get(kind, lambda: cls.paper)()
                 table.add_row(entry.name, cls.version, entry.origin, detail)
             except MibenchError as exc:  # a broken plugin is listed, not fatal
                 table.add_row(entry.name, "?", entry.origin, f"[red]fails to load: {exc}")
@@ -264,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev_p.set_defaults(func=cmd_evaluator)
 
     ls_p = sub.add_parser("ls", help="list registered components and where they come from")
-    ls_p.add_argument("kind", nargs="?", choices=["suites", "defenses", "attacks", "evaluators", "models"])
+    ls_p.add_argument("kind", nargs="?", choices=["suites", "defenses", "attacks", "priors", "evaluators", "models"])
     ls_p.set_defaults(func=cmd_ls)
 
     lb_p = sub.add_parser("leaderboard", parents=[common],

@@ -44,3 +44,7 @@ class TrainingError(MibenchError):
 
 class AssetError(MibenchError):
     """A named external file (weights) is missing or has the wrong checksum."""
+
+
+class QueryBudgetError(MibenchError):
+    """An attack asked the target for more queries than the budget it declared."""

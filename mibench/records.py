@@ -54,6 +54,7 @@ class RunRecord:
     budget: dict[str, Any] = dataclasses.field(default_factory=dict)
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
     attack_queries: int = 0
+    attack_notes: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the attack reports (Reconstructions.notes)
     device: str = "cpu"
     float_env: dict[str, Any] = dataclasses.field(default_factory=dict)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)

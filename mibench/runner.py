@@ -29,7 +29,7 @@ from .errors import ConfigError
 from .evaluator import EvalContext, Evaluator
 from .leaderboard import add_record, board_name, check_board_file
 from .records import RunRecord, quantize, versions, write_run_folder
-from .registries import ATTACKS, DEFENSES, EVALUATORS, SUITES
+from .registries import ATTACKS, DEFENSES, EVALUATORS, PRIORS, SUITES
 from .spec import RunSpec
 from .suite import Suite
 from .tensors import nearest_same_class
@@ -110,11 +110,15 @@ class Pipeline:
         """Run the attack with the access it declared, the public images and nothing private;
         returns the reconstructions (8-bit quantised, as saved) and the number of target queries."""
         public = prep.data.public_images()
-        view = view_for(self.attack.access, prep.target.model, self.suite.num_classes, self.suite.image_shape)
+        view = view_for(self.attack.access, prep.target.model, self.suite.num_classes, self.suite.image_shape,
+                        query_budget=self.attack.query_budget(), owner=f"attack {self.attack.name!r}")
         ctx = AttackContext(target=view, public=public, budget=self.profile.budget, image_shape=self.suite.image_shape,
                             num_classes=self.suite.num_classes, device=self.device, seed=self.spec.seed,
                             artifact=stages.attack_artifact(self.cache, prep.target.key, public, self.attack.name,
-                                                            self.attack.version))
+                                                            self.attack.version, view),
+                            prior=stages.prior_loader(self.cache, self.suite, public, self.spec.prior_params,
+                                                      self.attack.name, prep.target.key, view, self.device,
+                                                      self.timings))
         with self.timings.stage("attack"), attack_stage():
             recon = self.attack.run(ctx)
         recon.images = quantize(recon.images)
@@ -146,7 +150,7 @@ class Pipeline:
             _, nearest_idx = nearest_same_class(ectx.features, recon.labels, prep.private_features,
                                                 prep.data.private_train.labels)
         t["total"] = round(time.perf_counter() - start, 3)
-        record = self.record(prep, metrics, queries)
+        record = self.record(prep, metrics, queries, recon.notes)
         folder = self.run_folder()
         record.run_folder = str(folder)
         write_run_folder(folder, record, recon, prep.data.private_train.images[nearest_idx])
@@ -154,7 +158,7 @@ class Pipeline:
             add_record(self.leaderboard_dir(), record)
         return record
 
-    def record(self, prep: "Prepared", metrics: dict, queries: int) -> RunRecord:
+    def record(self, prep: "Prepared", metrics: dict, queries: int, attack_notes: dict | None = None) -> RunRecord:
         spec, data = self.spec, prep.data
 
         def described(registry, component) -> dict:
@@ -168,13 +172,15 @@ class Pipeline:
             primary_metric=self.suite.primary_metric, strength=self._strength(),
             components={"suite": described(SUITES, self.suite), "defense": described(DEFENSES, self.defense),
                         "attack": {**described(ATTACKS, self.attack), "access": self.attack.access.value},
-                        "evaluators": [described(EVALUATORS, e) for e in self.evaluators]},
+                        "evaluators": [described(EVALUATORS, e) for e in self.evaluators],
+                        **({"priors": [{**described(PRIORS, PRIORS.get(p)), "scope": PRIORS.get(p).scope}
+                                       for p in spec.prior_params]} if spec.prior_params else {})},
             profile=self.suite.describe_profile(spec.profile),
             target_arch=self.suite.target_arch, target_arch_params=self.suite.target_arch_params,
             evaluator_arch=self.suite.evaluator_arch, evaluator_weights=self._judge_weights(),
             budget=dataclasses.asdict(self.profile.budget),
             data={**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
-            attack_queries=queries, device=str(self.device), float_env=determinism.describe(),
+            attack_queries=queries, attack_notes=dict(attack_notes or {}), device=str(self.device), float_env=determinism.describe(),
             versions=versions(), timings=dict(self.timings),
             cache={"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root)},
         )

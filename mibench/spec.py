@@ -14,7 +14,7 @@ from typing import Any
 from .cache import content_key
 from .components import params_dict, resolve_params
 from .errors import ConfigError
-from .registries import ATTACKS, DEFENSES, EVALUATORS, SUITES
+from .registries import ATTACKS, DEFENSES, EVALUATORS, PRIORS, SUITES
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class RunSpec:
     defense_params: dict[str, Any] = field(default_factory=dict)
     attack_params: dict[str, Any] = field(default_factory=dict)
     evaluator_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prior_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Parameters of the priors the attack requests (``Attack.priors``), by prior name."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -40,15 +42,18 @@ class RunSpec:
 
     @property
     def config_hash(self) -> str:
-        """Hash of the run's configuration without its seed: rows of several seeds share it."""
-        return content_key({k: v for k, v in self.to_dict().items() if k != "seed"})[:16]
+        """Hash of the run's configuration without its seed: rows of several seeds share it. An attack
+        without priors hashes as before priors existed, so its board rows keep their keys."""
+        return content_key({k: v for k, v in self.to_dict().items()
+                            if k != "seed" and not (k == "prior_params" and not v)})[:16]
 
 
 def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: int = 0,
             overrides: dict[str, dict[str, Any]] | None = None, control: bool = False) -> RunSpec:
     """Resolve names and parameters; unknown names and parameters raise errors that list the known ones.
 
-    ``overrides`` maps ``"defense"``, ``"attack"`` or ``"evaluator.<name>"`` to parameter values.
+    ``overrides`` maps ``"defense"``, ``"attack"``, ``"evaluator.<name>"`` or ``"prior.<name>"`` (a
+    prior the attack requests) to parameter values.
     ``control`` applies the suite's control overrides for the attack (before the user's).
     """
     overrides = {k: dict(v) for k, v in (overrides or {}).items()}
@@ -59,21 +64,29 @@ def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: 
                               f"{', '.join(suite_obj.controls) or '(none)'}")
         overrides["attack"] = {**suite_obj.controls[attack], **overrides.get("attack", {})}
     suite_obj.profile(profile)
-    registries = {"defenses": DEFENSES, "attacks": ATTACKS, "evaluators": EVALUATORS}
-    suite_obj.validate_profiles(registries)
+    registries = {"defenses": DEFENSES, "attacks": ATTACKS, "evaluators": EVALUATORS, "priors": PRIORS}
+    suite_obj.validate_profiles()
 
     def params(kind: str, name: str, key: str) -> dict[str, Any]:
         cls = registries[kind].get(name)
         merged = {**suite_obj.component_params(kind, cls, profile), **overrides.pop(key, {})}
         return params_dict(resolve_params(cls.Params, merged, owner=f"{kind[:-1]} {name!r}"))
 
+    attack_cls = ATTACKS.get(attack)
+    for name in attack_cls.priors:
+        if name not in PRIORS:
+            raise ConfigError(f"attack {attack!r} requests the prior {name!r}, which nothing registered; "
+                              f"registered priors: {', '.join(PRIORS.names()) or '(none)'}")
     spec = RunSpec(
         suite=suite, defense=defense, attack=attack, profile=profile, seed=seed, control=control,
         defense_params=params("defenses", defense, "defense"),
         attack_params=params("attacks", attack, "attack"),
         evaluator_params={e: params("evaluators", e, f"evaluator.{e}") for e in suite_obj.evaluators},
+        prior_params={p: params("priors", p, f"prior.{p}") for p in attack_cls.priors},
     )
     if overrides:
-        raise ConfigError(f"unknown parameter groups {sorted(overrides)}; use defense, attack or evaluator.<name> "
-                          f"with <name> one of the suite's evaluators: {', '.join(suite_obj.evaluators)}")
+        raise ConfigError(f"unknown parameter groups {sorted(overrides)}; use defense, attack, evaluator.<name> "
+                          f"with <name> one of the suite's evaluators ({', '.join(suite_obj.evaluators)}) or "
+                          f"prior.<name> with <name> a prior attack {attack!r} requests "
+                          f"({', '.join(attack_cls.priors) or 'it requests none'})")
     return spec

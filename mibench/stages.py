@@ -7,8 +7,9 @@
 - :func:`train_evaluator`: the suite's judge: its shipped weights (keyed by their SHA-256), or
   trained from the suite's recipe (keyed by the suite, its backbone and recipe).
 - :func:`private_features`: the judge's penultimate features of private_train.
-- :func:`attack_artifact` / :func:`eval_artifact`: the scopes of attack priors and evaluation
-  statistics.
+- :func:`prior_loader`: the priors an attack requests, keyed by their scope (:mod:`mibench.prior`).
+- :func:`attack_artifact` / :func:`eval_artifact`: the scopes of an attack's target-dependent
+  artifacts and of evaluation statistics.
 
 Bumping a backbone's, a component's or the trainer's version changes every key that depends on it.
 """
@@ -16,6 +17,7 @@ Bumping a backbone's, a component's or the trainer's version changes every key t
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -26,9 +28,10 @@ from .assets import load_state_dict
 from .cache import Cache, content_key
 from .data import DataRoles, PublicImages
 from .defense import Defense, DefenseContext
-from .errors import AssetError
+from .errors import AssetError, ConfigError
 from .models import Classifier
-from .registries import MODELS
+from .prior import Prior, PriorContext
+from .registries import MODELS, PRIORS
 from .suite import Profile, Suite
 from .training import TRAINER_VERSION, accuracy, fit
 from .tensors import batched
@@ -156,13 +159,69 @@ def private_features(evaluator: Trained, data: DataRoles, cache: Cache, device: 
     return cache.get_or_build("features", {"evaluator": evaluator.key, "role": "private_train"}, build)["features"]
 
 
-def attack_artifact(cache: Cache, target_key: str, public: PublicImages, attack_name: str, attack_version: str):
-    """``artifact(name, config, build)`` for an attack: keyed by the target, the public data and the attack."""
+def prior_key(suite: Suite, public: PublicImages, prior: Prior, params: dict[str, Any],
+              target_key: str | None) -> dict[str, Any]:
+    """What determines a prior: the suite, the public images, the prior and, for a target-scoped
+    prior, the target. The attack that requests it is not part of the key."""
+    key = {"suite": suite.name, "suite_version": suite.version, "train_seed": suite.train_seed,
+           "public": public.fingerprint, "prior": prior.name, "prior_version": prior.version, "params": params}
+    return {**key, "target": target_key} if prior.scope == "target" else key
+
+
+def prior_loader(cache: Cache, suite: Suite, public: PublicImages, prior_params: dict[str, dict[str, Any]],
+                 attack_name: str, target_key: str, view: Any, device: torch.device,
+                 timings: dict[str, float]) -> Callable[[str], Any]:
+    """``prior(name)`` for an attack's context: trains (or loads from the cache) each requested prior
+    once per run and hands out the loaded object; ``timings["prior:<name>"]`` gets its seconds (part
+    of the attack's)."""
+    loaded: dict[str, Any] = {}
+
+    def prior(name: str) -> Any:
+        if name not in prior_params:
+            raise ConfigError(f"attack {attack_name!r} asked for the prior {name!r} without declaring it; add it to "
+                              f"its `priors` (declared: {', '.join(prior_params) or '(none)'})")
+        if name not in loaded:
+            obj = PRIORS.get(name)(prior_params[name])
+            ctx = PriorContext(public=public, image_shape=suite.image_shape, num_classes=suite.num_classes,
+                               device=device, seed=suite.train_seed, target=view if obj.scope == "target" else None)
+            key = prior_key(suite, public, obj, prior_params[name], target_key)
+            start = time.perf_counter()
+            loaded[name] = obj.load(counted_build(cache, "priors", key, lambda: obj.train(ctx), view), ctx)
+            timings[f"prior:{name}"] = round(time.perf_counter() - start, 3)
+        return loaded[name]
+
+    return prior
+
+
+QUERIES = "target_queries"
+"""Payload key of the target queries an artifact's build spent."""
+
+
+def counted_build(cache: Cache, kind: str, key: dict, build: Callable[[], dict], view: Any) -> dict:
+    """``cache.get_or_build`` that stores the target queries the build spent and, when the artifact
+    comes from the cache, adds them to the view's count: a run's ``attack_queries`` is the same
+    cold or warm."""
+    before = view.queries
+
+    def build_counted() -> dict:
+        payload = build()
+        return {**payload, QUERIES: view.queries - before}
+
+    payload = cache.get_or_build(kind, key, build_counted)
+    if view.queries == before:
+        view.queries += int(payload.get(QUERIES, 0))
+    return payload
+
+
+def attack_artifact(cache: Cache, target_key: str, public: PublicImages, attack_name: str, attack_version: str,
+                    view: Any):
+    """``artifact(name, config, build)`` for an attack: keyed by the target, the public data and the
+    attack; the build's target queries count in every run that uses the artifact."""
 
     def artifact(name: str, config: dict, build: Callable[[], dict]) -> dict:
         key = {"target": target_key, "public": public.fingerprint, "attack": attack_name,
                "attack_version": attack_version, "artifact": name, "config": config}
-        return cache.get_or_build("attacks", key, build)
+        return counted_build(cache, "attacks", key, build, view)
 
     return artifact
 

@@ -26,7 +26,7 @@ from .data import DataRoles
 from .errors import ConfigError, MibenchError
 from .training import TrainRecipe
 
-COMPONENT_KINDS = ("defenses", "attacks", "evaluators")
+COMPONENT_KINDS = ("defenses", "attacks", "evaluators", "priors")
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,9 @@ class Suite(Component):
         explicit = prof.components.get(f"{kind}.{component.name}", {})
         return {**scale_budget(component.Params, prof.budget_scale), **explicit}
 
-    def validate_profiles(self, registries: dict[str, Any]) -> None:
+    def validate_profiles(self) -> None:
         """Every profile key must name a registered component and existing, valid parameters."""
+        from .registries import REGISTRIES as registries  # they import this module
         for pname, prof in self.profiles.items():
             for key, values in prof.components.items():
                 kind, _, name = key.partition(".")

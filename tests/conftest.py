@@ -57,11 +57,14 @@ class TinySuite(Suite):
             components={
                 "defenses.calor": {"rank": 3},
                 "attacks.plg": {"top_n": 8, "gan_width": 4, "n_dis": 2, "batch_size": 8},
+                "priors.gmi-wgan": {"width": 4, "batch_size": 8, "n_critic": 2},
+                "attacks.brep": {"points": 4, "start_batch": 16, "start_batches": 50},
+                "priors.kedmi-gan": {"width": 4, "batch_size": 8, "n_critic": 2},
             },
             notes={"all": "tiny synthetic budgets"},
         )
     }
-    controls = {"plg": {"alpha": 0.0, "inversion_steps": 0}}
+    controls = {"plg": {"alpha": 0.0, "inversion_steps": 0}, "gmi": {"lam": 0.0}}
 
     def source(self) -> str:
         return "synthetic"

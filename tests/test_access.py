@@ -38,3 +38,70 @@ def test_label_only_returns_labels_and_hides_the_model():
     assert not any(isinstance(v, nn.Module) for v in vars(view).values())
     x = torch.randn(4, 1, 2, 2)
     assert torch.equal(view.labels(x), m(x).argmax(1))
+
+
+def test_not_even_the_private_methods_of_a_view_hand_out_more_than_its_access():
+    x = torch.randn(3, 1, 2, 2, requires_grad=True)
+    labels = view_for(Access.LABEL_ONLY, model(), 3, (1, 2, 2))
+    assert all(f(x).dtype == torch.long and f(x).dim() == 1 for f in (labels._query, labels._ask))
+    probs = view_for(Access.BLACK_BOX, model(), 3, (1, 2, 2))
+    for f in (probs._query, probs._ask):
+        assert not f(x).requires_grad and torch.allclose(f(x).sum(1), torch.ones(3))
+
+
+def test_a_query_budget_refuses_the_query_that_would_exceed_it():
+    import pytest
+    from mibench.errors import QueryBudgetError
+
+    view = view_for(Access.LABEL_ONLY, model(), 3, (1, 2, 2), query_budget=5, owner="attack 'brep'")
+    view(torch.randn(4, 1, 2, 2))
+    with pytest.raises(QueryBudgetError, match=r"attack 'brep' declared a budget of 5 target queries and asked for 6 "
+                                               r"\(4 already used, 2 more\)"):
+        view(torch.randn(2, 1, 2, 2))
+    assert view.queries == 4
+
+
+def _pipeline_view(tmp_path, attack, access=None, monkeypatch=None):
+    """The view the pipeline hands to ``attack`` (declaring ``access`` if given), and the images it attacks."""
+    from mibench.runner import Pipeline, RunOptions
+    from mibench.spec import resolve
+
+    pipe = Pipeline(resolve("tiny", "none", attack, "quick"), RunOptions(device="cpu", out=tmp_path / "runs"))
+    if access is not None:
+        monkeypatch.setattr(type(pipe.attack), "access", access)
+    seen = {}
+
+    def rogue(ctx):
+        seen["view"] = ctx.target
+        raise StopIteration
+
+    pipe.attack.run = rogue
+    try:
+        pipe.reconstruct(pipe.prepare())
+    except StopIteration:
+        pass
+    return seen["view"]
+
+
+def test_through_the_pipeline_a_label_only_attack_reads_no_logits_or_probabilities(tmp_path):
+    view = _pipeline_view(tmp_path, "brep")
+    assert type(view) is LabelOnly
+    assert not any(hasattr(view, a) for a in ("logits", "probs", "model"))
+    assert not any(isinstance(v, nn.Module) for v in vars(view).values())
+    x = torch.rand(3, 1, 16, 16, requires_grad=True)
+    for ask in (view, view._ask, view._query):
+        out = ask(x)
+        assert out.dtype == torch.long and out.shape == (3,) and not out.requires_grad
+
+
+def test_through_the_pipeline_a_black_box_attack_cannot_take_gradients_of_the_target(tmp_path, monkeypatch):
+    import pytest
+
+    view = _pipeline_view(tmp_path, "gmi", Access.BLACK_BOX, monkeypatch)
+    assert type(view) is BlackBox and not hasattr(view, "logits")
+    x = torch.rand(3, 1, 16, 16, requires_grad=True)
+    p = view(x)
+    assert torch.allclose(p.sum(1), torch.ones(3)) and not p.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        p.sum().backward()
+    assert x.grad is None

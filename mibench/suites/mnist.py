@@ -76,6 +76,13 @@ FULL_NOTES = {
     "ls": "NegLS alpha = -0.05 (the paper's), ramp over 50-75 % of the target's optimiser steps",
     "tl": "pre-training on the public digits 5-9 with their labels (the target recipe, 1 epoch), first 50 % of "
           "MCNN's layers frozen (conv1, bn1, conv2)",
+    "gmi": "lr 1e-2 (GMI's MNIST value), 250 inversion steps (steps x 1/6 of 1,500)",
+    "gmi-wgan": "GMI's 32 px WGAN-GP at width 16 instead of 64, 600 generator steps (3,000 critic steps, about "
+                "5.6 passes over the 34k public digits) instead of 18,750: trained once per suite and shared",
+    "kedmi": "400 recovery steps (steps x 1/6 of 2,400)",
+    "kedmi-gan": "GAN width 16 instead of 64, 300 generator steps (as PLG-MI's GAN here) instead of 18,750; "
+                 "trained once per target",
+    "brep": "patience 167 and at most 1,667 steps (steps x 1/6 of 1,000 and of mibench's bound 10,000)",
     "plg": "top_n = 1000 pseudo-labelled images per class instead of 30 (5 classes, 34k public images); GAN width 8 "
            "instead of 64; no horizontal flip in the augmentation (digits are not mirror-symmetric)",
 }
@@ -95,7 +102,9 @@ PROFILES = {
         budget=AttackBudget(classes=PRIVATE_DIGITS, per_class=4, seeds=5),
         target=TARGET_RECIPE,
         budget_scale={"epochs": 0.2, "iterations": 1 / 100, "steps": 1 / 6},
-        components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 1000, "gan_width": 8, "hflip": False}},
+        components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 1000, "gan_width": 8, "hflip": False},
+                    "attacks.gmi": {"lr": 1e-2}, "priors.gmi-wgan": {"width": 16, "generator_steps": 600},
+                    "priors.kedmi-gan": {"width": 16, "generator_steps": 300}},
         notes=FULL_NOTES,
         ladders=LADDERS,
     ),
@@ -104,7 +113,8 @@ PROFILES = {
         budget=AttackBudget(classes=PRIVATE_DIGITS, per_class=4, seeds=2),
         target=TARGET_RECIPE.replace(epochs=0.3),
         budget_scale={"epochs": 0.02, "iterations": 1 / 750, "steps": 1 / 20},
-        components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 200, "gan_width": 8, "hflip": False, "batch_size": 32}},
+        components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 200, "gan_width": 8, "hflip": False, "batch_size": 32},
+                    "attacks.gmi": {"lr": 1e-2}, "priors.gmi-wgan": {"width": 16}, "priors.kedmi-gan": {"width": 16}},
         notes={
             "budget": "5 classes x 4 images x 2 seeds = 40 reconstructions per run",
             "target": "MCNN at width 0.5, 0.3 epochs",
@@ -114,6 +124,8 @@ PROFILES = {
             "calor": "rank r = 8",
             "defenses": "MID beta 0.2, BiDO COCO (1, 50), as the full profile",
             "plg": "top_n = 200, GAN width 8, batch 32, no horizontal flip",
+            "gmi": "GMI lr 1e-2 (its MNIST value); WGAN-GP width 16, 25 generator steps",
+            "kedmi": "KED-MI's GAN width 16, 25 generator steps; 120 recovery steps",
         },
         ladders=LADDERS,
     ),
@@ -128,10 +140,11 @@ JUDGE = Asset(
            "mnist-judge-v2.json), but on another CPU its last float bits differ and the checksum rejects it.",
 )
 
-CONTROLS = {"plg": {"alpha": 0.0, "inversion_steps": 0}}
+CONTROLS = {"plg": {"alpha": 0.0, "inversion_steps": 0}, "gmi": {"lam": 0.0}}
 """PLG-MI without target guidance: the GAN learns the pseudo-labelled public images without the
 max-margin term (alpha = 0) and the latents are not optimised (0 inversion steps). Its attack
-accuracy is the suite's chance level for an attacker that only knows the public prior."""
+accuracy is the suite's chance level for an attacker that only knows the public prior. GMI's control
+(lambda = 0) optimises the latents for the WGAN critic alone: samples of the public prior."""
 
 
 def _resize32(images: np.ndarray) -> torch.Tensor:

@@ -1,0 +1,112 @@
+"""GMI's public prior: a WGAN-GP on the public images (Zhang et al., CVPR 2020, section 3.1).
+
+It never sees the target, so it is a ``scope = "public"`` prior: trained once per suite and
+shared by every defense and every attack that requests ``gmi-wgan`` (GMI, BREP-MI, RLB-MI and
+LOMMA on GMI in the field's code).
+
+WGAN-GP (Gulrajani et al., 2017), as GMI's ``train_gan.py``:
+
+- critic loss ``-(mean D(x) - mean D(G(z))) + 10 * mean_i (||grad_x^ D(x^_i)||_2 - 1)^2`` with
+  ``x^ = x + a (G(z) - x)``, ``a ~ U(0, 1)`` per sample;
+- generator loss ``-mean D(G(z))``, one generator step after every ``n_critic`` = 5 critic steps;
+- Adam lr 2e-4, betas (0.5, 0.999), batch 64, ``z ~ N(0, I_100)``. GMI trains 200 epochs of the
+  30,000 public CelebA images: about 93,750 critic and 18,750 generator steps (the default of
+  ``generator_steps``; a suite scales it as an ``iterations`` budget).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from mibench.components import param
+from mibench.prior import Prior, PriorContext
+from mibench.progress import progress
+from mibench.training import check_finite
+
+from .networks import Critic, Generator
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``mean_i (||grad D(x^_i)||_2 - 1)^2`` at ``x^ = real + a (fake - real)``; ``a`` has one value per sample."""
+    x = (real + a.view(-1, *[1] * (real.dim() - 1)) * (fake - real)).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, penalty: torch.Tensor,
+                gp_weight: float) -> torch.Tensor:
+    """``-(mean D(x) - mean D(G(z))) + gp_weight * penalty``: minus the Wasserstein estimate, penalised."""
+    return fake_scores.mean() - real_scores.mean() + gp_weight * penalty
+
+
+@dataclass
+class WGAN:
+    """The loaded prior: a generator of images in [0, 1] and the critic that scores them."""
+
+    generator: Generator
+    critic: Critic
+    dim_z: int
+
+
+class GMIWGAN(Prior):
+    name = "gmi-wgan"
+    version = "1"
+    scope = "public"
+    paper = "Zhang et al., The Secret Revealer: Generative Model-Inversion Attacks Against Deep Neural Networks, CVPR 2020"
+    code = "https://github.com/AI-secure/GMI-Attack"
+
+    @dataclass(frozen=True)
+    class Params:
+        width: int = param(64, min=1, help="features of the generator's last and the critic's first layer")
+        dim_z: int = param(100, min=1)
+        generator_steps: int = param(18750, budget="iterations", min=1)
+        n_critic: int = param(5, min=1, help="critic steps per generator step")
+        batch_size: int = param(64, min=2)
+        lr: float = param(2e-4, min=0.0)
+        betas: tuple[float, float] = (0.5, 0.999)
+        gp_weight: float = param(10.0, min=0.0)
+
+    def networks(self, ctx: PriorContext) -> tuple[Generator, Critic]:
+        p = self.params
+        return (Generator(ctx.image_shape, p.width, p.dim_z).to(ctx.device),
+                Critic(ctx.image_shape, p.width).to(ctx.device))
+
+    def train(self, ctx: PriorContext) -> dict[str, Any]:
+        p, dev = self.params, ctx.device
+        torch.manual_seed(ctx.seed)
+        G, D = self.networks(ctx)
+        opt_g = torch.optim.Adam(G.parameters(), p.lr, betas=tuple(p.betas))
+        opt_d = torch.optim.Adam(D.parameters(), p.lr, betas=tuple(p.betas))
+        public = ctx.public.images.to(dev)
+        with progress("gmi-wgan: WGAN-GP on public data", p.generator_steps) as advance:
+            for step in range(p.generator_steps):
+                G.requires_grad_(False)
+                D.requires_grad_(True)
+                for _ in range(p.n_critic):
+                    real = public[torch.randint(0, len(public), (p.batch_size,), device=dev)]
+                    fake = G(torch.randn(p.batch_size, p.dim_z, device=dev))
+                    penalty = gradient_penalty(D, real, fake, torch.rand(p.batch_size, device=dev))
+                    loss_d = critic_loss(D(real), D(fake), penalty, p.gp_weight)
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                G.requires_grad_(True)
+                D.requires_grad_(False)
+                loss_g = -D(G(torch.randn(p.batch_size, p.dim_z, device=dev))).mean()
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                check_finite([loss_d.item(), loss_g.item()], "prior gmi-wgan, stage WGAN-GP", step)
+                advance(loss_d=loss_d.item(), loss_g=loss_g.item())
+        return {"generator": {k: v.cpu() for k, v in G.state_dict().items()},
+                "critic": {k: v.cpu() for k, v in D.state_dict().items()}}
+
+    def load(self, state: dict[str, Any], ctx: PriorContext) -> WGAN:
+        G, D = self.networks(ctx)
+        G.load_state_dict(state["generator"])
+        D.load_state_dict(state["critic"])
+        return WGAN(G.eval().requires_grad_(False), D.eval().requires_grad_(False), self.params.dim_z)
