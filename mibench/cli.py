@@ -34,7 +34,8 @@ def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         key, sep, value = item.partition("=")
         group, dot, param = key.rpartition(".")
         if not sep or not dot or not group:
-            raise ConfigError(f"--set {item!r}: expected GROUP.PARAM=VALUE, e.g. defense.rank=8, attack.top_n=100 or prior.gmi-wgan.width=32")
+            raise ConfigError(f"--set {item!r}: expected GROUP.PARAM=VALUE, e.g. defense.rank=8, attack.top_n=100 "
+                              f"or prior.gmi-wgan.width=32")
         groups.setdefault(group, {})[param] = value
     return groups
 
@@ -105,6 +106,35 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .runner import Pipeline, RunOptions
+    from .sweep import jobs, label, pending, plan, run_sweep
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s != ""]
+    except ValueError:
+        raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    specs = plan(args.suite, args.profile, args.defenses, args.attacks, seeds, controls=not args.no_controls)
+    options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
+                         cache_root=args.cache_dir, data_root=args.data_root, assets_dirs=tuple(args.assets_dir))
+    pipeline = Pipeline(specs[0], options)
+    todo = pending(specs, pipeline.leaderboard_dir())
+    prepare, _ = jobs(todo)
+    console.print(f"[bold]mibench sweep[/] {args.suite}/{args.profile}: {len(specs)} rows, {len(specs) - len(todo)} "
+                  f"already on the board, {len(todo)} to run after {len(prepare)} prepare tasks")
+    if args.dry_run:
+        for spec in todo:
+            stdout.print(f"{label(spec)} config {spec.config_hash}", markup=False, highlight=False)
+        return 0
+    if not todo:
+        return 0
+    pipeline.preflight()
+    progress = run_sweep(todo, options, address=args.address, workers=args.workers, console=console)
+    counts = progress.counts()
+    console.print(f"mibench sweep: {counts['done']} done, {counts['failed']} failed")
+    return 1 if counts["failed"] else 0
+
+
 def cmd_evaluator(args: argparse.Namespace) -> int:
     from .export import export_judge
 
@@ -163,6 +193,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         console.print(f"wrote {folder / 'tolerances.json'} [{board}]: " + json.dumps(derived))
         return 0
     frame = lb.read_board(folder / f"{board}.csv")
+    if args.action == "show" and args.pivot:
+        return _show_pivot(frame, board, args.markdown)
     if args.action == "show":
         shown = [c for c in SHOWN if c in frame.columns]
         if args.markdown:
@@ -176,6 +208,31 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         stdout.print(table)
         return 0
     return _check(folder, board, args)
+
+
+def _show_pivot(frame, board: str, markdown: bool) -> int:
+    """The defense x attack view and the per-defense worst case over attacks."""
+    from . import leaderboard as lb
+
+    grid, ranked = lb.pivot(frame), lb.worst_case(frame)
+    ranked_cols = [c for c in ranked.columns if not c.endswith("_sd")]
+    if markdown:
+        grid_md = lb.markdown(grid.reset_index(), ["defense", *grid.columns])
+        stdout.print(grid_md + "\n\n" + lb.markdown(ranked, ranked_cols), markup=False, highlight=False, soft_wrap=True)
+        return 0
+    table = Table(title=f"{board}: attack top-1 accuracy, defense x attack (default strengths)")
+    for col in ["defense", *grid.columns]:
+        table.add_column(col)
+    for defense, row in grid.iterrows():
+        table.add_row(defense, *row.tolist())
+    stdout.print(table)
+    table = Table(title=f"{board}: defenses ranked by their worst case over attacks (lower: more private)")
+    for col in ranked_cols:
+        table.add_column(col)
+    for _, row in ranked.iterrows():
+        table.add_row(*[lb.cell(row, c) for c in ranked_cols])
+    stdout.print(table)
+    return 0
 
 
 def _check(folder: Path, board: str, args: argparse.Namespace) -> int:
@@ -257,6 +314,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run nothing: draw the figure from the rows already on the board")
     fr_p.set_defaults(func=cmd_frontier)
 
+    sw_p = sub.add_parser("sweep", parents=[common], help="run the defense x attack x seed grid on Ray")
+    sw_p.add_argument("--suite", default="mnist")
+    sw_p.add_argument("--profile", default="full")
+    sw_p.add_argument("--defenses", default="all", help="all, or comma-separated names (default: all)")
+    sw_p.add_argument("--attacks", default="all", help="all, or comma-separated names (default: all)")
+    sw_p.add_argument("--seeds", default="0,1,2", help="comma-separated run seeds (default: 0,1,2)")
+    sw_p.add_argument("--no-controls", action="store_true", help="leave out the attacks' control rows")
+    sw_p.add_argument("--address", default=None,
+                      help="Ray cluster: auto, ray://HOST:PORT or HOST:PORT (default: a local instance)")
+    sw_p.add_argument("--workers", type=int, default=None,
+                      help="CPUs of the local instance = tasks at once (default: all; 1: sequential)")
+    sw_p.add_argument("--out", default="mibench-runs", help="folder for run folders (default: ./mibench-runs)")
+    sw_p.add_argument("--leaderboard-dir", type=Path, default=None,
+                      help="board folder (default: <out>/leaderboards; the repository's is ./leaderboards)")
+    sw_p.add_argument("--dry-run", action="store_true", help="list the rows still to run and stop")
+    sw_p.set_defaults(func=cmd_sweep)
+
     ev_p = sub.add_parser("evaluator", parents=[common],
                           help="export: train the suite's judge from its recipe and write its weights file")
     ev_p.add_argument("action", choices=["export"])
@@ -280,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb_p.add_argument("--profile", default="full")
     lb_p.add_argument("--dir", default=str(DEFAULT_BOARDS), help="leaderboard folder (default: ./leaderboards)")
     lb_p.add_argument("--markdown", action="store_true", help="show: print a Markdown table on standard output")
+    lb_p.add_argument("--pivot", action="store_true",
+                      help="show: the defense x attack view and the defenses ranked by their worst case over attacks")
     lb_p.set_defaults(func=cmd_leaderboard)
     return parser
 

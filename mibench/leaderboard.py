@@ -175,3 +175,51 @@ def markdown(frame: pd.DataFrame, columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for _, row in frame.iterrows()]
     return "\n".join(lines)
+
+
+def default_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows run with every parameter at the suite's values (no frontier point, no ``--set``):
+    those whose config hash is the one ``mibench run --defense D --attack A`` resolves today."""
+    from .errors import MibenchError
+    from .spec import resolve
+
+    def is_default(row: pd.Series) -> bool:
+        try:
+            spec = resolve(row["suite"], row["defense"], row["attack"], row["profile"], control=bool(row["control"]))
+        except MibenchError:  # a component no longer registered here
+            return False
+        return spec.config_hash == row["config_hash"]
+
+    return frame[frame.apply(is_default, axis=1)] if len(frame) else frame
+
+
+def pivot(frame: pd.DataFrame, metric: str = "attack_acc_top1") -> pd.DataFrame:
+    """Defense x attack of ``metric`` (``mean ± sd`` over seeds) at the default strengths; the
+    attacks' control rows as a last row ``(control)``."""
+    rows = default_rows(frame)
+    cells = {(r["defense"] if not r["control"] else "(control)", r["attack"]): cell(r, metric) for _, r in rows.iterrows()}
+    defenses = sorted({d for d, _ in cells if d != "(control)"}, key=lambda d: (d != "none", d))
+    if any(d == "(control)" for d, _ in cells):
+        defenses.append("(control)")
+    attacks = sorted({a for _, a in cells})
+    return pd.DataFrame([[cells.get((d, a), "") for a in attacks] for d in defenses], index=pd.Index(defenses, name="defense"),
+                        columns=attacks)
+
+
+def worst_case(frame: pd.DataFrame, metric: str = "attack_acc_top1") -> pd.DataFrame:
+    """Per defense (default strength): natural accuracy, the highest mean ``metric`` over the attacks
+    and the attack that reached it; ranked from the most private (lowest worst case) down
+    (RobustBench ranks by the worst case over attacks in the same way)."""
+    rows = default_rows(frame)
+    rows = rows[~rows["control"].astype(bool)]
+    out = []
+    for defense, group in rows.groupby("defense"):
+        worst = group.loc[group[metric].idxmax()]
+        out.append({"defense": defense, "natural_acc": group["natural_acc"].mean(), f"worst_{metric}": worst[metric],
+                    f"worst_{metric}_sd": worst.get(f"{metric}_sd", float("nan")), "worst_attack": worst["attack"],
+                    "attacks": len(group)})
+    table = pd.DataFrame(out, columns=["defense", "natural_acc", f"worst_{metric}", f"worst_{metric}_sd", "worst_attack",
+                                       "attacks"])
+    table = table.sort_values(f"worst_{metric}", kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table

@@ -106,6 +106,11 @@ class Pipeline:
             feats = stages.private_features(judge, data, cache, dev)
         return Prepared(data, target, judge, feats)
 
+    def build_public_prior(self, name: str) -> None:
+        """Build (or find in the cache) one of the attack's public priors, as its runs will."""
+        stages.build_public_prior(self.cache, self.suite, self.suite.load().public_images(), name,
+                                  self.spec.prior_params[name], self.device)
+
     def reconstruct(self, prep: "Prepared") -> tuple[Reconstructions, int]:
         """Run the attack with the access it declared, the public images and nothing private;
         returns the reconstructions (8-bit quantised, as saved) and the number of target queries."""
@@ -138,9 +143,14 @@ class Pipeline:
             metrics.update(values)
         return metrics
 
+    def configure(self) -> None:
+        """The suite's thread count and deterministic kernels: every stage is computed the same
+        whether it runs inside ``run`` or alone (a sweep's prepare task)."""
+        determinism.configure(determinism.thread_count(self.suite.threads))
+
     def run(self) -> RunRecord:
         t = self.timings
-        determinism.configure(determinism.thread_count(self.suite.threads))
+        self.configure()
         start = time.perf_counter()
         prep = self.prepare()
         recon, queries = self.reconstruct(prep)

@@ -168,12 +168,28 @@ def prior_key(suite: Suite, public: PublicImages, prior: Prior, params: dict[str
     return {**key, "target": target_key} if prior.scope == "target" else key
 
 
+def prior_context(suite: Suite, public: PublicImages, prior: Prior, device: torch.device, view: Any = None) -> PriorContext:
+    return PriorContext(public=public, image_shape=suite.image_shape, num_classes=suite.num_classes, device=device,
+                        seed=suite.train_seed, target=view if prior.scope == "target" else None)
+
+
+def build_public_prior(cache: Cache, suite: Suite, public: PublicImages, name: str, params: dict[str, Any],
+                       device: torch.device) -> dict[str, Any]:
+    """The cached state of a ``scope = "public"`` prior (built if missing): what a sweep builds once
+    before the attacks that share it."""
+    prior = PRIORS.get(name)(params)
+    if prior.scope != "public":
+        raise ConfigError(f"prior {name!r} has scope {prior.scope!r}; only public priors are built without a target")
+    ctx = prior_context(suite, public, prior, device)
+    return cache.get_or_build("priors", prior_key(suite, public, prior, params, None), lambda: prior.train(ctx))
+
+
 def prior_loader(cache: Cache, suite: Suite, public: PublicImages, prior_params: dict[str, dict[str, Any]],
                  attack_name: str, target_key: str, view: Any, device: torch.device,
                  timings: dict[str, float]) -> Callable[[str], Any]:
     """``prior(name)`` for an attack's context: trains (or loads from the cache) each requested prior
     once per run and hands out the loaded object; ``timings["prior:<name>"]`` gets its seconds (part
-    of the attack's)."""
+    of the attack's). A target-scoped prior's build queries count in every run that uses it."""
     loaded: dict[str, Any] = {}
 
     def prior(name: str) -> Any:
@@ -181,12 +197,14 @@ def prior_loader(cache: Cache, suite: Suite, public: PublicImages, prior_params:
             raise ConfigError(f"attack {attack_name!r} asked for the prior {name!r} without declaring it; add it to "
                               f"its `priors` (declared: {', '.join(prior_params) or '(none)'})")
         if name not in loaded:
-            obj = PRIORS.get(name)(prior_params[name])
-            ctx = PriorContext(public=public, image_shape=suite.image_shape, num_classes=suite.num_classes,
-                               device=device, seed=suite.train_seed, target=view if obj.scope == "target" else None)
-            key = prior_key(suite, public, obj, prior_params[name], target_key)
-            start = time.perf_counter()
-            loaded[name] = obj.load(counted_build(cache, "priors", key, lambda: obj.train(ctx), view), ctx)
+            obj, start = PRIORS.get(name)(prior_params[name]), time.perf_counter()
+            ctx = prior_context(suite, public, obj, device, view)
+            if obj.scope == "public":
+                state = build_public_prior(cache, suite, public, name, prior_params[name], device)
+            else:
+                key = prior_key(suite, public, obj, prior_params[name], target_key)
+                state = counted_build(cache, "priors", key, lambda: obj.train(ctx), view)
+            loaded[name] = obj.load(state, ctx)
             timings[f"prior:{name}"] = round(time.perf_counter() - start, 3)
         return loaded[name]
 

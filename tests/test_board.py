@@ -129,3 +129,31 @@ def test_perturbed_records_widen_the_tolerances_to_twice_their_deviation(tmp_pat
     assert "default" in tol["_derived"]["perturbed"]["float_env"][0]
     with pytest.raises(LeaderboardError, match="no records under"):
         regression.write_tolerances(tmp_path, "s-quick", tmp_path / "empty")
+
+
+def _row(defense, attack, top1, control=False, config_hash=None, sd=float("nan")):
+    from mibench.spec import resolve
+
+    spec = resolve("tiny", defense, attack, "quick", control=control)
+    return {"suite": "tiny", "profile": "quick", "defense": defense, "attack": attack, "control": control,
+            "config_hash": config_hash or spec.config_hash, "natural_acc": 0.9, "attack_acc_top1": top1,
+            "attack_acc_top1_sd": sd}
+
+
+def test_the_pivot_and_the_worst_case_over_attacks_use_the_default_strength_rows():
+    import pandas as pd
+
+    from mibench.leaderboard import pivot, worst_case
+
+    frame = pd.DataFrame([
+        _row("none", "plg", 0.8, sd=0.1), _row("none", "gmi", 0.6),
+        _row("calor", "plg", 0.3), _row("calor", "gmi", 0.5),
+        _row("calor", "plg", 0.01, config_hash="0123456789abcdef"),  # a frontier point: not the default
+        _row("none", "plg", 0.1, control=True),
+    ])
+    grid = pivot(frame)
+    assert list(grid.index) == ["none", "calor", "(control)"] and list(grid.columns) == ["gmi", "plg"]
+    assert grid.loc["none", "plg"] == "0.8 ± 0.1" and grid.loc["calor", "plg"] == "0.3"
+    ranked = worst_case(frame)
+    assert ranked[["rank", "defense", "worst_attack"]].values.tolist() == [[1, "calor", "gmi"], [2, "none", "plg"]]
+    assert ranked["worst_attack_acc_top1"].tolist() == [0.5, 0.8]

@@ -1,0 +1,283 @@
+"""``mibench sweep``: the defense x attack x seed grid as tasks on Ray (DESIGN.md, sweep).
+
+The grid is resolved before anything runs (an unknown name or parameter fails up front), then
+the rows already on the board are dropped: a rerun of an interrupted sweep resumes with the rest.
+The work runs in two phases on a Ray instance (a local one by default, an existing cluster with
+``--address``):
+
+1. *prepare*: one task per distinct target (the defense's training, the judge, its private
+   features) and one per distinct public prior (``scope = "public"``, e.g. GMI's WGAN-GP): each is
+   built once and stored in the content-addressed cache;
+2. *runs*: one task per (defense, attack, seed) row; each finds its target and priors in the cache
+   and adds its record to the board under the board's file lock.
+
+A failed task is reported with its error and does not stop the others; the runs of a defense whose
+target failed are reported failed without running. Tasks see the cache, output and leaderboard
+folders by path, so a cluster of several machines needs them on a shared filesystem (README,
+"Sweeps on a cluster").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .cache import Cache
+from .errors import ConfigError, MibenchError
+from .leaderboard import board_name, read_records
+from .registries import ATTACKS, DEFENSES, PRIORS, SUITES
+from .spec import RunSpec, resolve
+
+STATES = ("pending", "running", "done", "failed")
+WORKER_START_TIMEOUT = 300
+
+
+def _names(value: str, registry) -> list[str]:
+    if value == "all":
+        return registry.names()
+    names = [n for n in value.split(",") if n]
+    for n in names:
+        registry.get(n)  # an unknown name lists the registered ones
+    return names
+
+
+def plan(suite: str, profile: str, defenses: str = "all", attacks: str = "all", seeds: Iterable[int] = (0, 1, 2),
+         controls: bool = True) -> list[RunSpec]:
+    """Every row of the grid, resolved: each defense at its default strength x each attack x each seed,
+    plus, with ``controls``, the suite's control row of each attack (against ``none``)."""
+    seeds = list(seeds)
+    suite_cls = SUITES.get(suite)
+    suite_cls().profile(profile)
+    attack_names = _names(attacks, ATTACKS)
+    specs = [resolve(suite, d, a, profile, s) for d in _names(defenses, DEFENSES) for a in attack_names for s in seeds]
+    if controls:
+        specs += [resolve(suite, "none", a, profile, s, control=True)
+                  for a in attack_names if a in suite_cls.controls for s in seeds]
+    return specs
+
+
+def pending(specs: list[RunSpec], board_dir: Path) -> list[RunSpec]:
+    """The rows whose record is not yet on the board."""
+    if not specs:
+        return []
+    board = board_name(specs[0].suite, specs[0].profile)
+    done = {(r.config_hash, r.spec["seed"]) for _, r in read_records(board_dir, board)}
+    return [s for s in specs if (s.config_hash, s.seed) not in done]
+
+
+def label(spec: RunSpec) -> str:
+    return f"{spec.defense} x {spec.attack}{' (control)' if spec.control else ''} seed {spec.seed}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One Ray task: ``kind`` is ``target``, ``prior`` or ``run``."""
+
+    kind: str
+    name: str
+    spec: RunSpec
+    prior: str = ""
+    needs: str = ""  # the name of the target job this run depends on
+
+
+def jobs(specs: list[RunSpec]) -> tuple[list[Job], list[Job]]:
+    """The prepare jobs (one per distinct target and public prior) and the run jobs."""
+    targets: dict[str, Job] = {}
+    priors: dict[str, Job] = {}
+    runs = []
+    for spec in specs:
+        target = f"target {spec.defense} ({_short(spec.defense_params)})"
+        targets.setdefault(target, Job("target", target, spec))
+        for name, params in spec.prior_params.items():
+            if PRIORS.get(name).scope == "public":
+                priors.setdefault(f"prior {name} ({_short(params)})", Job("prior", f"prior {name} ({_short(params)})",
+                                                                          spec, prior=name))
+        runs.append(Job("run", label(spec), spec, needs=target))
+    return list(targets.values()) + list(priors.values()), runs
+
+
+def _short(params: dict[str, Any]) -> str:
+    from .cache import content_key
+
+    return content_key(params)[:8]
+
+
+# --- the tasks (run inside Ray workers) ------------------------------------------------------------
+class Tracker:
+    """A Ray actor the tasks tell when they start (what the table shows as running)."""
+
+    def __init__(self):
+        self.started: set[str] = set()
+
+    def start(self, name: str) -> None:
+        self.started.add(name)
+
+    def names(self) -> set[str]:
+        return self.started
+
+
+def execute(job: Job, options, tracker=None) -> dict[str, Any]:
+    """Run one job in this process; returns a summary for the progress table."""
+    from .runner import Pipeline, run
+
+    if tracker is not None:
+        tracker.start.remote(job.name)
+    start = time.perf_counter()
+    if job.kind == "run":
+        record = run(job.spec, options)
+        return {"top1": record.metrics.get(record.primary_metric), "seconds": time.perf_counter() - start}
+    pipe = Pipeline(job.spec, options)
+    pipe.configure()
+    if job.kind == "target":
+        pipe.prepare()
+    else:
+        pipe.build_public_prior(job.prior)
+    return {"seconds": time.perf_counter() - start}
+
+
+# --- the driver --------------------------------------------------------------------------------------
+@dataclass
+class Progress:
+    """The state of every job, shown as a rich table."""
+
+    states: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
+
+    def set(self, name: str, state: str, detail: str = "") -> None:
+        self.states[name] = state
+        if detail:
+            self.details[name] = detail
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(v == s for v in self.states.values()) for s in STATES}
+
+    def table(self, title: str) -> Table:
+        counts = self.counts()
+        table = Table(title=f"{title}: " + ", ".join(f"{counts[s]} {s}" for s in STATES))
+        table.add_column("task")
+        table.add_column("state")
+        table.add_column("detail", overflow="fold")
+        colour = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red"}
+        for name, state in self.states.items():
+            table.add_row(name, f"[{colour[state]}]{state}", self.details.get(name, ""))
+        return table
+
+
+def absolute(options):
+    """``options`` with every folder absolute (a task may run in another working directory) and the
+    cache root fixed (every worker uses the driver's cache)."""
+    out = Path(options.out).resolve()
+    return dataclasses.replace(
+        options, out=out, cache_root=Cache(options.cache_root).root.resolve(),
+        leaderboard_dir=Path(options.leaderboard_dir or out / "leaderboards").resolve(),
+        data_root=Path(options.data_root).resolve() if options.data_root else None,
+        assets_dirs=tuple(Path(p).resolve() for p in options.assets_dirs))
+
+
+def check_address(address: str | None, timeout: float = 5.0) -> None:
+    """Fail within ``timeout`` seconds when a ``ray://HOST:PORT`` or ``HOST:PORT`` address does not answer."""
+    if address in (None, "", "auto", "local"):
+        return
+    host_port = address.split("://", 1)[-1]
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--address {address!r}: expected auto, ray://HOST:PORT or HOST:PORT")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"--address {address}: nothing answers at {host}:{port} within {timeout:.0f} s ({exc}); "
+                          f"start the head with `ray start --head` there, or drop --address for a local instance")
+
+
+def start_ray(address: str | None, workers: int | None):
+    import ray
+
+    check_address(address)
+    env = {"env_vars": {"MIBENCH_QUIET": "1"}}
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False,
+                              "runtime_env": env}
+    try:
+        if address in (None, "", "local"):
+            ray.init(num_cpus=workers or os.cpu_count(), **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    except ConnectionError as exc:
+        raise ConfigError(f"--address {address}: no Ray cluster found ({exc}); start one with `ray start --head` "
+                          f"or drop --address for a local instance") from None
+    return ray
+
+
+def run_sweep(specs: list[RunSpec], options, address: str | None = None, workers: int | None = None,
+              console: Console | None = None, on_update: Callable[[Progress], None] | None = None) -> Progress:
+    """Run the prepare jobs, then the run jobs, on Ray; returns the final state of every job."""
+    console = console or Console(stderr=True)
+    options = absolute(options)
+    prepare, runs = jobs(specs)
+    progress = Progress()
+    for job in prepare + runs:
+        progress.set(job.name, "pending")
+    ray = start_ray(address, workers)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(execute)
+        tracker = ray.remote(num_cpus=0)(Tracker).remote()
+        try:  # the first worker process: fail within a minute when workers cannot start at all
+            ray.get(tracker.names.remote(), timeout=WORKER_START_TIMEOUT)
+        except Exception as exc:
+            raise MibenchError(f"Ray could not start a worker within {WORKER_START_TIMEOUT} s: {_reason(exc)} "
+                               f"(see the raylet.err log of the Ray session)") from None
+        with Live(progress.table("mibench sweep"), console=console, refresh_per_second=2,
+                  transient=False) as live:
+            def show() -> None:
+                live.update(progress.table("mibench sweep"))
+                if on_update:
+                    on_update(progress)
+
+            failed = _phase(ray, task, tracker, prepare, options, progress, show)
+            for job in runs:
+                if job.needs in failed:
+                    progress.set(job.name, "failed", f"not run: {job.needs} failed")
+            _phase(ray, task, tracker, [j for j in runs if j.needs not in failed], options, progress, show)
+            show()
+    finally:
+        ray.shutdown()
+    return progress
+
+
+def _phase(ray, task, tracker, batch: list[Job], options, progress: Progress, show: Callable[[], None]) -> set[str]:
+    """Submit ``batch``, follow it to the end; returns the names of the jobs that failed."""
+    refs = {task.remote(job, options, tracker): job for job in batch}
+    failed, left = set(), list(refs)
+    while left:
+        ready, left = ray.wait(left, num_returns=1, timeout=1.0)
+        for name in ray.get(tracker.names.remote()):
+            if progress.states.get(name) == "pending":
+                progress.set(name, "running")
+        for ref in ready:
+            job = refs[ref]
+            try:
+                summary = ray.get(ref)
+            except Exception as exc:  # a task's error (or a killed worker) is reported, the others go on
+                progress.set(job.name, "failed", _reason(exc))
+                failed.add(job.name)
+            else:
+                detail = f"{summary['seconds']:.0f} s" + (f", top-1 {summary['top1']:.3f}" if "top1" in summary else "")
+                progress.set(job.name, "done", detail)
+        show()
+    return failed
+
+
+def _reason(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, MibenchError):
+        return f"{type(cause).__name__}: {cause}"
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__

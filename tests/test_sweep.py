@@ -1,0 +1,116 @@
+"""mibench sweep: the grid's plan, its prepare jobs, resuming from the board, failure reporting
+(with a stand-in for Ray), a Ray address that does not answer, and a real two-worker local Ray
+sweep on the mnist quick profile."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mibench import sweep
+from mibench.errors import ConfigError, MibenchError, UnknownComponentError
+from mibench.leaderboard import read_records
+from mibench.runner import RunOptions
+from mibench.spec import resolve
+
+
+def test_plan_is_every_defense_x_attack_x_seed_plus_the_controls():
+    specs = sweep.plan("tiny", "quick", "none,calor", "plg,gmi", seeds=[0, 1])
+    rows = {(s.defense, s.attack, s.control, s.seed) for s in specs}
+    assert len(specs) == len(rows) == 2 * 2 * 2 + 2 * 2  # the controls of plg and gmi, against none
+    assert ("none", "gmi", True, 1) in rows and ("calor", "plg", False, 0) in rows
+    assert len(sweep.plan("tiny", "quick", "none", "plg", seeds=[0], controls=False)) == 1
+
+
+def test_plan_refuses_an_unknown_name_and_lists_the_known_ones():
+    with pytest.raises(UnknownComponentError, match=r"unknown attack 'gmii'. Did you mean 'gmi'\? Known attacks: brep, gmi"):
+        sweep.plan("tiny", "quick", "all", "plg,gmii")
+
+
+def test_one_prepare_job_per_target_and_per_public_prior():
+    specs = sweep.plan("tiny", "quick", "none,calor", "plg,gmi,brep,kedmi", seeds=[0, 1], controls=False)
+    prepare, runs = sweep.jobs(specs)
+    kinds = [j.kind for j in prepare]
+    assert kinds.count("target") == 2  # none, calor
+    assert kinds.count("prior") == 1  # gmi-wgan, shared by gmi and brep; kedmi-gan is target-scoped
+    assert len(runs) == len(specs) and all(r.needs.startswith("target ") for r in runs)
+
+
+def test_pending_drops_the_rows_already_on_the_board(tmp_path):
+    specs = sweep.plan("tiny", "quick", "none", "plg", seeds=[0, 1], controls=False)
+    from mibench.runner import run
+
+    run(specs[0], RunOptions(device="cpu", out=tmp_path / "runs", leaderboard_dir=tmp_path / "boards"))
+    assert sweep.pending(specs, tmp_path / "boards") == specs[1:]
+
+
+class FakeRay:
+    """Runs the jobs in this process; ``fail`` names the jobs whose task raises."""
+
+    def __init__(self, fail=()):
+        self.fail, self.results = set(fail), {}
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        return refs[:1], refs[1:]
+
+    def get(self, ref, timeout=None):
+        value = self.results[ref]
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+
+class FakeTask:
+    def __init__(self, ray):
+        self.ray = ray
+
+    def remote(self, job, options, tracker):
+        ref = object()
+        self.ray.results[ref] = RuntimeError(f"worker died running {job.name}") if job.name in self.ray.fail \
+            else {"seconds": 1.0}
+        return ref
+
+
+class FakeTracker:
+    class names:
+        @staticmethod
+        def remote():
+            return "started"
+
+
+def test_a_failed_task_is_reported_and_the_others_finish():
+    specs = sweep.plan("tiny", "quick", "none", "plg", seeds=[0, 1, 2], controls=False)
+    _, runs = sweep.jobs(specs)
+    ray = FakeRay(fail={runs[1].name})
+    ray.results["started"] = set()
+    progress = sweep.Progress()
+    for job in runs:
+        progress.set(job.name, "pending")
+    failed = sweep._phase(ray, FakeTask(ray), FakeTracker(), runs, None, progress, lambda: None)
+    assert failed == {runs[1].name}
+    assert progress.counts() == {"pending": 0, "running": 0, "done": 2, "failed": 1}
+    assert "worker died running" in progress.details[runs[1].name]
+
+
+def test_a_ray_address_that_does_not_answer_is_an_error_within_seconds():
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="nothing answers at 127.0.0.1:9"):
+        sweep.check_address("ray://127.0.0.1:9", timeout=2)
+    assert time.perf_counter() - start < 5
+    with pytest.raises(ConfigError, match="expected auto, ray://HOST:PORT or HOST:PORT"):
+        sweep.check_address("somewhere")
+
+
+@pytest.mark.slow
+def test_a_two_worker_ray_sweep_fills_the_board_and_a_rerun_has_nothing_left(tmp_path, private_cache):
+    pytest.importorskip("mnist")
+    options = RunOptions(device="cpu", out=tmp_path / "runs", leaderboard_dir=tmp_path / "boards")
+    specs = sweep.plan("mnist", "quick", "none", "gmi", seeds=[0, 1], controls=False)
+    progress = sweep.run_sweep(specs, options, workers=2)
+    assert progress.counts()["done"] == 4, progress.details  # target, prior, two runs
+    records = [r for _, r in read_records(tmp_path / "boards", "mnist-quick")]
+    assert sorted(r.spec["seed"] for r in records) == [0, 1]
+    assert all(r.spec["attack"] == "gmi" and 0 <= r.metrics["attack_acc_top1"] <= 1 for r in records)
+    # the runs found the target and the prior in the cache: the prepare tasks built them once
+    assert all("priors" in r.cache["reused"] and "targets" in r.cache["reused"] for r in records)
+    assert sweep.pending(specs, tmp_path / "boards") == []
