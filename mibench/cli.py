@@ -2,10 +2,13 @@
 
     mibench run --defense NAME --attack NAME [--suite mnist] [--seed N] [--device auto|cpu|cuda]
                 [--profile quick|full] [--out DIR] [--control] [--set defense.rank=8 ...]
-    mibench ls [suites|defenses|attacks|evaluators|models]
+    mibench ls [suites|defenses|attacks|priors|evaluators|models]
+    mibench sweep [--suite S] [--profile P] [--defenses all|NAMES] [--attacks all|NAMES] [--seeds 0,1,2]
+                  [--address auto|ray://HOST:PORT] [--workers N] [--dry-run]
     mibench frontier --attack NAME [--defense NAME ...] [--suite S] [--profile P] [--seeds N] [--ladder D.P=V1,V2]
     mibench evaluator export --suite S --out DIR
-    mibench leaderboard show|build|check|tolerances [--suite S] [--profile P] [--dir DIR] [--rows 0,2]
+    mibench leaderboard show|build|check|tolerances|site [--suite S] [--profile P] [--dir DIR] [--pivot]
+                [--rows 0,2] [--out DIR]
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import ConfigError, MibenchError
+from .errors import ConfigError, LeaderboardError, MibenchError
 from .progress import console, stdout
 
 DEFAULT_BOARDS = Path("leaderboards")
@@ -184,6 +187,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from . import regression
 
     folder = Path(args.dir)
+    if args.action == "site":
+        from .site import build_site
+
+        boards = sorted(p.stem for p in folder.glob("*.csv"))
+        if not boards:
+            raise LeaderboardError(f"no boards (*.csv) in {folder}; pass --dir with the leaderboard folder")
+        if not args.out:
+            raise ConfigError("leaderboard site needs --out DIR, the folder to write the site into")
+        console.print(f"wrote {build_site(folder, boards, Path(args.out))} ({', '.join(boards)})")
+        return 0
     board = _board(args)
     if args.action == "build":
         console.print(f"wrote {lb.build(folder, board)}")
@@ -344,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb_p = sub.add_parser("leaderboard", parents=[common],
                           help="show, rebuild or check a leaderboard, or derive its tolerances from its records")
-    lb_p.add_argument("action", choices=["show", "build", "check", "tolerances"])
+    lb_p.add_argument("action", choices=["show", "build", "check", "tolerances", "site"])
+    lb_p.add_argument("--out", default="", help="site: the folder to write the static site into")
     lb_p.add_argument("--rows", default="", help="check: only these rows (0-based positions, comma-separated)")
     lb_p.add_argument("--keep", default="", help="check: write the recomputed run folders here (default: discarded)")
     lb_p.add_argument("--perturbed", default="",

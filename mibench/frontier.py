@@ -24,7 +24,7 @@ import pandas as pd
 
 from .defense import Ladder
 from .errors import ConfigError, MibenchError
-from .leaderboard import board_name, read_records
+from .leaderboard import board_name, finished
 from .registries import DEFENSES, SUITES
 from .spec import RunSpec, resolve
 
@@ -94,7 +94,7 @@ def pending(points: list[Point], board_dir: Path) -> list[Point]:
     if not points:
         return []
     spec = points[0].spec
-    done = {(r.config_hash, r.spec["seed"]) for _, r in read_records(board_dir, board_name(spec.suite, spec.profile))}
+    done = finished(board_dir, board_name(spec.suite, spec.profile))
     return [p for p in points if (p.spec.config_hash, p.spec.seed) not in done]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock
 
-from .cache import atomic_write_text
+from .cache import atomic_write_bytes, atomic_write_text
 from .errors import LeaderboardError
 from .records import RunRecord, write_record
 
@@ -43,6 +43,11 @@ def read_records(folder: Path, board: str) -> list[tuple[str, RunRecord]]:
     """(path relative to ``folder``, record) of every record of ``board``, sorted by file name."""
     folder = Path(folder)
     return [(str(p.relative_to(folder)), RunRecord.read(p)) for p in sorted(records_dir(folder, board).glob("*.json"))]
+
+
+def finished(folder: Path, board: str) -> set[tuple[str, int]]:
+    """(config hash, seed) of every run on the board: what a resumed frontier or sweep skips."""
+    return {(r.config_hash, r.spec["seed"]) for _, r in read_records(folder, board)}
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -149,13 +154,18 @@ def board_lock(folder: Path, board: str) -> FileLock:
     return FileLock(str(Path(folder) / f".{board}.lock"), timeout=600)
 
 
-def add_record(folder: Path, record: RunRecord) -> Path:
-    """Store ``record`` in the board's records (replacing the same config and seed) and rebuild its CSV."""
+def add_record(folder: Path, record: RunRecord, grid: Path | None = None) -> Path:
+    """Store ``record`` in the board's records (replacing the same config and seed), keep its
+    reconstruction ``grid`` (PNG) in ``grids/<board>/`` for the site, and rebuild the board's CSV."""
     spec = record.spec
     board = board_name(spec["suite"], spec["profile"])
+    name = f"{record.config_hash}-s{spec['seed']}"
     with board_lock(folder, board):
         check_board_file(folder, board)
-        write_record(records_dir(folder, board) / f"{record.config_hash}-s{spec['seed']}.json", record)
+        if grid is not None and Path(grid).is_file():
+            (Path(folder) / "grids" / board).mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(Path(folder) / "grids" / board / f"{name}.png", Path(grid).read_bytes())
+        write_record(records_dir(folder, board) / f"{name}.json", record)
         return build(folder, board)
 
 

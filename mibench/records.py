@@ -27,11 +27,11 @@ import numpy as np
 import torch
 import torchvision
 from PIL import Image
-from torchvision.utils import make_grid
 
 from . import __version__
 from .attack import Reconstructions
 from .cache import atomic_write_text
+from .grid import draw_grid
 
 
 @dataclasses.dataclass
@@ -112,19 +112,11 @@ def _to_png(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
-def comparison_grid(recon: Reconstructions, nearest: torch.Tensor, per_class: int = 8) -> torch.Tensor:
-    """Rows: classes; columns: pairs (reconstruction, its nearest private image)."""
-    tiles = []
-    for c in recon.labels.unique().tolist():
-        idx = (recon.labels == c).nonzero().squeeze(1)[:per_class]
-        for i in idx.tolist():
-            tiles += [recon.images[i], nearest[i]]
-        tiles += [torch.ones_like(recon.images[0])] * (2 * (per_class - len(idx)))
-    return make_grid(torch.stack(tiles), nrow=2 * per_class, padding=2, pad_value=0.5)
-
-
-def write_run_folder(folder: Path, record: RunRecord, recon: Reconstructions, nearest: torch.Tensor) -> None:
-    """Write the run's folder atomically (an existing folder of the same run is replaced)."""
+def write_run_folder(folder: Path, record: RunRecord, recon: Reconstructions, nearest: torch.Tensor,
+                     success: torch.Tensor) -> None:
+    """Write the run's folder atomically (an existing folder of the same run is replaced): the
+    reconstructions as PNGs, ``grid.png`` (:mod:`mibench.grid`; ``success``: the judge's top-1
+    verdict per reconstruction) and ``record.json``."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
@@ -134,7 +126,10 @@ def write_run_folder(folder: Path, record: RunRecord, recon: Reconstructions, ne
         for img, c, s in zip(recon.images, recon.labels.tolist(), recon.seed_index.tolist()):
             k = counters[(c, s)] = counters.get((c, s), -1) + 1
             _to_png(img).save(images / f"c{c}_s{s}_{k}.png")
-        _to_png(comparison_grid(recon, nearest)).save(staging / "grid.png")
+        spec = record.spec
+        title = (f"{spec['defense']} x {spec['attack']}{' (control)' if record.control else ''} on {spec['suite']} "
+                 f"({spec['profile']}, seed {spec['seed']}): judge top-1 {float(success.float().mean()):.2f}")
+        draw_grid(recon.images, recon.labels, nearest, success, staging / "grid.png", title)
         (staging / "record.json").write_text(record.to_json())
         if folder.exists():
             shutil.rmtree(folder)

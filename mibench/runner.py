@@ -163,9 +163,10 @@ class Pipeline:
         record = self.record(prep, metrics, queries, recon.notes)
         folder = self.run_folder()
         record.run_folder = str(folder)
-        write_run_folder(folder, record, recon, prep.data.private_train.images[nearest_idx])
+        success = ectx.logits.argmax(1) == recon.labels
+        write_run_folder(folder, record, recon, prep.data.private_train.images[nearest_idx], success)
         if self.options.write_leaderboard:
-            add_record(self.leaderboard_dir(), record)
+            add_record(self.leaderboard_dir(), record, grid=folder / "grid.png")
         return record
 
     def record(self, prep: "Prepared", metrics: dict, queries: int, attack_notes: dict | None = None) -> RunRecord:

@@ -78,6 +78,8 @@ class Suite(Component):
     threads: ClassVar[int] = 2
     """CPU threads of every run of the suite (fixed: the order of float reductions depends on it)."""
     profiles: ClassVar[dict[str, Profile]]
+    accesses: ClassVar[tuple[str, ...]] = ("white-box", "black-box", "label-only")
+    """The access kinds the suite's targets can give an attack (a deployed API gives no gradients)."""
     controls: ClassVar[dict[str, dict[str, Any]]] = {}
     """Control rows: attack name -> ``--set`` overrides that switch its target guidance off."""
 

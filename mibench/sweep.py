@@ -33,7 +33,7 @@ from rich.table import Table
 
 from .cache import Cache
 from .errors import ConfigError, MibenchError
-from .leaderboard import board_name, read_records
+from .leaderboard import board_name, finished
 from .registries import ATTACKS, DEFENSES, PRIORS, SUITES
 from .spec import RunSpec, resolve
 
@@ -69,8 +69,7 @@ def pending(specs: list[RunSpec], board_dir: Path) -> list[RunSpec]:
     """The rows whose record is not yet on the board."""
     if not specs:
         return []
-    board = board_name(specs[0].suite, specs[0].profile)
-    done = {(r.config_hash, r.spec["seed"]) for _, r in read_records(board_dir, board)}
+    done = finished(board_dir, board_name(specs[0].suite, specs[0].profile))
     return [s for s in specs if (s.config_hash, s.seed) not in done]
 
 
@@ -227,7 +226,8 @@ def run_sweep(specs: list[RunSpec], options, address: str | None = None, workers
         progress.set(job.name, "pending")
     ray = start_ray(address, workers)
     try:
-        task = ray.remote(num_cpus=1, max_retries=0)(execute)
+        gpus = 1 if str(options.device).startswith("cuda") else 0  # Ray gives each task its own GPU
+        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(execute)
         tracker = ray.remote(num_cpus=0)(Tracker).remote()
         try:  # the first worker process: fail within a minute when workers cannot start at all
             ray.get(tracker.names.remote(), timeout=WORKER_START_TIMEOUT)

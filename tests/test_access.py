@@ -105,3 +105,17 @@ def test_through_the_pipeline_a_black_box_attack_cannot_take_gradients_of_the_ta
     with pytest.raises(RuntimeError, match="does not require grad"):
         p.sum().backward()
     assert x.grad is None
+
+
+def test_an_attack_needing_an_access_the_suite_cannot_give_is_refused_before_any_work(monkeypatch):
+    import pytest
+
+    from mibench.errors import ConfigError
+    from mibench.registries import SUITES
+    from mibench.spec import resolve
+
+    monkeypatch.setattr(SUITES.get("tiny"), "accesses", ("black-box", "label-only"))
+    with pytest.raises(ConfigError, match="attack 'gmi' needs white-box access, which the targets of suite 'tiny' do "
+                                          r"not give \(they give: black-box, label-only\); attacks that fit: brep"):
+        resolve("tiny", "none", "gmi", "quick")
+    assert resolve("tiny", "none", "brep", "quick").attack == "brep"

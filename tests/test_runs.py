@@ -188,3 +188,23 @@ def test_a_defense_may_train_on_the_public_role(tmp_path):
     model = Classifier(MCNN(1, 0.125), nn.Linear(MCNN(1, 0.125).feature_dim, 8))
     losses = ctx.fit(model, data=data.public, description="public pre-training")  # public labels 4-7
     assert losses[-1] < losses[0]
+
+
+def test_the_grid_marks_each_reconstruction_with_the_judges_verdict(tmp_path):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from mibench.grid import FAILURE, SUCCESS, draw_grid
+
+    images = torch.zeros(4, 1, 8, 8)
+    path = draw_grid(images, torch.tensor([0, 0, 1, 1]), torch.ones(4, 1, 8, 8), torch.tensor([True, False, True, True]),
+                     tmp_path / "grid.png", "title")
+    pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+
+    def count(hex_colour):
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(pixels.astype(int) - rgb).sum(1) < 30).sum())
+
+    green, red = count(SUCCESS), count(FAILURE)
+    assert red > 0 and abs(green - 3 * red) <= 0.1 * green  # three green frames, one red
