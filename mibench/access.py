@@ -1,7 +1,9 @@
 """Access-limited views of the target model (DESIGN.md, access views).
 
 An attack declares the access it needs and receives exactly that view:
-- :class:`WhiteBox`: differentiable logits (gradients flow to the input, not to the weights);
+- :class:`WhiteBox`: differentiable logits (gradients flow to the input, not to the weights) and
+  the penultimate features (``Classifier.features``, the input of the head): white-box access
+  includes the network's internals;
 - :class:`BlackBox`: soft labels (softmax probabilities), no gradients;
 - :class:`LabelOnly`: the predicted label only.
 The model is held in a closure that already reduces its output to what the view gives, so neither
@@ -47,13 +49,13 @@ class _View:
         self.queries = 0
         self._owner = owner
 
-    def _ask(self, x: torch.Tensor) -> torch.Tensor:
+    def _ask(self, x: torch.Tensor, query: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         if self.query_budget is not None and self.queries + len(x) > self.query_budget:
             raise QueryBudgetError(f"{self._owner} declared a budget of {self.query_budget} target queries and asked "
                                    f"for {self.queries + len(x)} ({self.queries} already used, {len(x)} more); "
                                    f"raise its budget parameter or lower its steps")
         self.queries += len(x)
-        return self._query(x)
+        return (query or self._query)(x)
 
 
 class WhiteBox(_View):
@@ -63,8 +65,18 @@ class WhiteBox(_View):
     def _reduce(logits: torch.Tensor) -> torch.Tensor:
         return logits
 
+    def __init__(self, model: nn.Module, *args, **kwargs):
+        super().__init__(model, *args, **kwargs)
+        self._penultimate = (lambda x: model.features(x)) if hasattr(model, "features") else None
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._ask(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The target's penultimate feature (differentiable like the logits); each image counts as a query."""
+        if self._penultimate is None:
+            raise TypeError("this white-box target has no penultimate features (a mibench.models.Classifier has)")
+        return self._ask(x, self._penultimate)
 
     __call__ = logits
 

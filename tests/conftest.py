@@ -60,6 +60,8 @@ class TinySuite(Suite):
                 "priors.gmi-wgan": {"width": 4, "batch_size": 8, "n_critic": 2},
                 "attacks.brep": {"points": 4, "start_batch": 16, "start_batches": 50},
                 "priors.kedmi-gan": {"width": 4, "batch_size": 8, "n_critic": 2},
+                "priors.lomma-surrogates": {"surrogates": (("mcnn", {"width": 0.125}),) * 2, "batch_size": 16},
+                "attacks.rlb": {"episodes": 8, "hidden": 16, "batch_size": 4},
             },
             notes={"all": "tiny synthetic budgets"},
         )

@@ -119,3 +119,22 @@ def test_an_attack_needing_an_access_the_suite_cannot_give_is_refused_before_any
                                           r"not give \(they give: black-box, label-only\); attacks that fit: brep"):
         resolve("tiny", "none", "gmi", "quick")
     assert resolve("tiny", "none", "brep", "quick").attack == "brep"
+
+
+def test_white_box_gives_the_penultimate_features_and_only_white_box_does():
+    from mibench.models import Classifier
+
+    torch.manual_seed(0)
+    m = Classifier(nn.Flatten(), nn.Linear(4, 3))
+    view = view_for(Access.WHITE_BOX, m, 3, (1, 2, 2))
+    x = torch.randn(2, 1, 2, 2, requires_grad=True)
+    f = view.features(x)
+    assert torch.equal(f, x.flatten(1)) and view.queries == 2
+    f.sum().backward()
+    assert x.grad is not None and all(p.grad is None for p in m.parameters())
+    for access in (Access.BLACK_BOX, Access.LABEL_ONLY):
+        assert not hasattr(view_for(access, m, 3, (1, 2, 2)), "features")
+    import pytest
+
+    with pytest.raises(TypeError, match="no penultimate features"):
+        view_for(Access.WHITE_BOX, model(), 3, (1, 2, 2)).features(x)

@@ -18,6 +18,7 @@ Code: github.com/AI-secure/GMI-Attack. Two stages (PROTOCOL.md section 5):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -59,22 +60,33 @@ class GMI(Attack):
         steps: int = param(1500, budget="steps")
         clip: float = param(1.0, min=0.0, help="latents are clipped to [-clip, clip] after every step")
 
+    def latent_loss(self, ctx: AttackContext) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``(x, critic_scores, labels) -> per-latent loss``, built once per run: :func:`gmi_loss` on the
+        target's logits. The hook that attacks built on GMI's inversion (LOMMA) replace."""
+        p = self.params
+
+        def loss(x: torch.Tensor, critic_scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            logits = ctx.target.logits(x) if p.lam > 0 else x.new_zeros(len(x), ctx.num_classes)
+            return gmi_loss(logits, critic_scores, y, p.lam)
+
+        return loss
+
     def run(self, ctx: AttackContext) -> Reconstructions:
         p = self.params
         prior = ctx.prior(PRIOR)
+        latent_loss = self.latent_loss(ctx)
         labels, seeds = ctx.budget.labels_and_seeds()
         per_seed = len(ctx.budget.classes) * ctx.budget.per_class
         z = torch.cat([torch.randn(per_seed, prior.dim_z, generator=ctx.latent_generator(s))
                        for s in range(ctx.budget.seeds)]).to(ctx.device)
         v, y = torch.zeros_like(z), labels.to(ctx.device)
-        with progress("gmi: inversion", p.steps) as advance:
+        with progress(f"{self.name}: inversion", p.steps) as advance:
             for step in range(p.steps):
                 z.requires_grad_(True)
                 x = prior.generator(z)
-                logits = ctx.target.logits(x) if p.lam > 0 else x.new_zeros(len(x), ctx.num_classes)
-                loss = gmi_loss(logits, prior.critic(x), y, p.lam)
+                loss = latent_loss(x, prior.critic(x), y)
                 (grad,) = torch.autograd.grad(loss.sum() / per_seed, z)
-                check_finite(loss.mean(), "attack gmi, stage inversion", step)
+                check_finite(loss.mean(), f"attack {self.name}, stage inversion", step)
                 z, v = nesterov_step(z.detach(), v, grad, p.lr, p.momentum, p.clip)
                 advance(loss=loss.mean().item())
         with torch.no_grad():

@@ -19,6 +19,7 @@ Code: github.com/SCccc21/Knowledge-Enriched-DMI. Two stages (PROTOCOL.md section
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -57,9 +58,15 @@ class KEDMI(Attack):
         lr: float = param(2e-2, min=0.0)
         steps: int = param(2400, budget="steps")
 
+    def identity_loss(self, ctx: AttackContext) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``(x, labels) -> per-image identity loss``, built once per run: the target's cross-entropy.
+        The hook that attacks built on KED-MI's recovery (LOMMA) replace."""
+        return lambda x, y: F.cross_entropy(ctx.target.logits(x), y, reduction="none")
+
     def run(self, ctx: AttackContext) -> Reconstructions:
         p, dev = self.params, ctx.device
         gan = ctx.prior(PRIOR)
+        identity_loss = self.identity_loss(ctx)
         classes = torch.tensor(ctx.budget.classes)
         k, s = len(classes), ctx.budget.seeds
         y = classes.repeat(s).to(dev)  # one distribution per (seed, class), seed-major
@@ -67,13 +74,12 @@ class KEDMI(Attack):
         log_var = torch.ones(s * k, gan.dim_z, device=dev, requires_grad=True)
         opt = torch.optim.Adam([mu, log_var], lr=p.lr)
         noise = torch.Generator().manual_seed(ctx.seed * 1_000_003 + 11)
-        with progress("kedmi: distributional recovery", p.steps) as advance:
+        with progress(f"{self.name}: distributional recovery", p.steps) as advance:
             for step in range(p.steps):
                 z = reparameterize(mu, log_var, torch.randn(mu.shape, generator=noise).to(dev))
                 x = gan.generator(z)
-                loss = realness_loss(gan.discriminator(x)[1]) + p.lam * F.cross_entropy(ctx.target.logits(x), y,
-                                                                                         reduction="none")
-                check_finite(loss.mean(), "attack kedmi, stage distributional recovery", step)
+                loss = realness_loss(gan.discriminator(x)[1]) + p.lam * identity_loss(x, y)
+                check_finite(loss.mean(), f"attack {self.name}, stage distributional recovery", step)
                 opt.zero_grad(set_to_none=True)
                 (loss.sum() / k).backward()  # the mean over each seed's classes, summed over seeds
                 opt.step()

@@ -82,6 +82,15 @@ FULL_NOTES = {
     "kedmi": "400 recovery steps (steps x 1/6 of 2,400)",
     "kedmi-gan": "GAN width 16 instead of 64, 300 generator steps (as PLG-MI's GAN here) instead of 18,750; "
                  "trained once per target",
+    "lomma-gmi": "LOMMA on GMI: lr 1e-2 (GMI's MNIST value), 250 inversion steps (steps x 1/6 of GMI's 1,500); "
+                 "logit loss, p_reg from 5,000 public digits, coef 1, the target and 3 surrogates, as the paper",
+    "lomma-kedmi": "LOMMA on KED-MI: 400 recovery steps (steps x 1/6 of 2,400); LOMMA's terms as the paper",
+    "lomma-surrogates": "3 MCNN students (widths 0.25, 0.375, 0.5) instead of EfficientNet-B0/B1/B2: the only other "
+                        "registered backbone, resnet_small, is the judge's family; 1 epoch over the 34k public digits "
+                        "instead of 20 (the target itself trains 1); KD at T = 1, SGD 0.01; trained once per target",
+    "rlb": "400 episodes per agent (iterations x 1/100 of 40,000) for 25 agents (5 classes x 5 seeds), each keeping "
+           "its 4 most confident test images; replay batch 64 instead of 256, so SAC updates start after 64 episodes "
+           "instead of 256; 2 target queries per agent and episode (20,000 in all)",
     "brep": "patience 167 and at most 1,667 steps (steps x 1/6 of 1,000 and of mibench's bound 10,000)",
     "plg": "top_n = 1000 pseudo-labelled images per class instead of 30 (5 classes, 34k public images); GAN width 8 "
            "instead of 64; no horizontal flip in the augmentation (digits are not mirror-symmetric)",
@@ -104,7 +113,10 @@ PROFILES = {
         budget_scale={"epochs": 0.2, "iterations": 1 / 100, "steps": 1 / 6},
         components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 1000, "gan_width": 8, "hflip": False},
                     "attacks.gmi": {"lr": 1e-2}, "priors.gmi-wgan": {"width": 16, "generator_steps": 600},
-                    "priors.kedmi-gan": {"width": 16, "generator_steps": 300}},
+                    "priors.kedmi-gan": {"width": 16, "generator_steps": 300},
+                    "attacks.lomma-gmi": {"lr": 1e-2}, "attacks.rlb": {"batch_size": 64},
+                    "priors.lomma-surrogates": {"surrogates": (("mcnn", {"width": 0.25}), ("mcnn", {"width": 0.375}),
+                                                               ("mcnn", {"width": 0.5})), "epochs": 1.0}},
         notes=FULL_NOTES,
         ladders=LADDERS,
     ),
@@ -114,7 +126,9 @@ PROFILES = {
         target=TARGET_RECIPE.replace(epochs=0.3),
         budget_scale={"epochs": 0.02, "iterations": 1 / 750, "steps": 1 / 20},
         components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 200, "gan_width": 8, "hflip": False, "batch_size": 32},
-                    "attacks.gmi": {"lr": 1e-2}, "priors.gmi-wgan": {"width": 16}, "priors.kedmi-gan": {"width": 16}},
+                    "attacks.gmi": {"lr": 1e-2}, "priors.gmi-wgan": {"width": 16}, "priors.kedmi-gan": {"width": 16},
+                    "attacks.lomma-gmi": {"lr": 1e-2}, "attacks.rlb": {"batch_size": 16},
+                    "priors.lomma-surrogates": {"surrogates": (("mcnn", {"width": 0.25}),)}},
         notes={
             "budget": "5 classes x 4 images x 2 seeds = 40 reconstructions per run",
             "target": "MCNN at width 0.5, 0.3 epochs",
@@ -126,6 +140,8 @@ PROFILES = {
             "plg": "top_n = 200, GAN width 8, batch 32, no horizontal flip",
             "gmi": "GMI lr 1e-2 (its MNIST value); WGAN-GP width 16, 25 generator steps",
             "kedmi": "KED-MI's GAN width 16, 25 generator steps; 120 recovery steps",
+            "lomma": "LOMMA on GMI (lr 1e-2) and KED-MI; one MCNN surrogate (width 0.25), 0.4 epochs of distillation",
+            "rlb": "53 episodes (x 1/750 of 40,000), replay batch 16 instead of 256 so that the SAC update runs at all",
         },
         ladders=LADDERS,
     ),
