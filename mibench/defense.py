@@ -21,6 +21,7 @@ from torch import nn
 from .components import Component
 from .data import DataRoles, ImageSet
 from .models import Backbone, Classifier
+from .tensors import cpu_state
 from .training import TrainRecipe, cross_entropy, fit
 
 StageCache = Callable[[str, dict, Callable[[], dict]], dict]
@@ -53,7 +54,7 @@ class DefenseContext:
 
         def build() -> dict:
             train(model)
-            return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+            return {"state_dict": cpu_state(model)}
 
         payload = self.cache(name, config, build)
         model.load_state_dict(payload["state_dict"])

@@ -24,6 +24,7 @@ from .records import versions
 from .registries import SUITES
 from .runner import resolve_device
 from .stages import evaluator_config, train_evaluator
+from .tensors import cpu_state
 
 
 def judge_filename(suite) -> str:
@@ -37,7 +38,7 @@ def export_judge(suite_name: str, out: Path, *, device: str = "auto", cache_root
     data = suite.load()
     judge = train_evaluator(suite, data, Cache(cache_root), resolve_device(device), shipped=False)
     buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in judge.model.state_dict().items()}, buf)
+    torch.save(cpu_state(judge.model), buf)
     path = Path(out) / judge_filename(suite)
     atomic_write_bytes(path, buf.getvalue())
     description = {"file": path.name, "sha256": sha256_file(path), "config": evaluator_config(suite, data),

@@ -193,12 +193,16 @@ def default_rows(frame: pd.DataFrame) -> pd.DataFrame:
     from .errors import MibenchError
     from .spec import resolve
 
+    hashes: dict[tuple, str | None] = {}  # one resolution per (suite, defense, attack, profile, control)
+
     def is_default(row: pd.Series) -> bool:
-        try:
-            spec = resolve(row["suite"], row["defense"], row["attack"], row["profile"], control=bool(row["control"]))
-        except MibenchError:  # a component no longer registered here
-            return False
-        return spec.config_hash == row["config_hash"]
+        key = (row["suite"], row["defense"], row["attack"], row["profile"], bool(row["control"]))
+        if key not in hashes:
+            try:
+                hashes[key] = resolve(*key[:4], control=key[4]).config_hash
+            except MibenchError:  # a component no longer registered here
+                hashes[key] = None
+        return hashes[key] == row["config_hash"]
 
     return frame[frame.apply(is_default, axis=1)] if len(frame) else frame
 

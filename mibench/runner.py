@@ -191,7 +191,8 @@ class Pipeline:
             evaluator_arch=self.suite.evaluator_arch, evaluator_weights=self._judge_weights(),
             budget=dataclasses.asdict(self.profile.budget),
             data={**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
-            attack_queries=queries, attack_notes=dict(attack_notes or {}), device=str(self.device), float_env=determinism.describe(),
+            attack_queries=queries, attack_notes=dict(attack_notes or {}), device=str(self.device),
+            float_env=determinism.describe(),
             versions=versions(), timings=dict(self.timings),
             cache={"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root)},
         )

@@ -86,7 +86,7 @@ def board_page(board_dir: Path, board: str, out: Path) -> str:
                   _table(grid.reset_index(), ["defense", *grid.columns], sortable=False)]
         ranked = worst_case(frame)
         parts += ["<h2>Defenses ranked by their worst case over attacks (lower: more private)</h2>",
-                  _frame_table(ranked, [c for c in ranked.columns if not c.endswith("_sd")])]
+                  _table(ranked, [c for c in ranked.columns if not c.endswith("_sd")])]
     frontier = board_dir / f"{board}-frontier.png"
     if frontier.is_file():
         shutil.copyfile(frontier, out / "img" / frontier.name)
@@ -124,17 +124,11 @@ def _td(row: pd.Series, col: str) -> str:
     return f'<td data-value="{html.escape(str(sort_value))}">{html.escape(cell(row, col))}</td>'
 
 
-def _frame_table(frame: pd.DataFrame, cols: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(_td(row, c) for c in cols) + "</tr>" for _, row in frame.iterrows())
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _table(frame: pd.DataFrame, cols: list[str], sortable: bool) -> str:
+def _table(frame: pd.DataFrame, cols: list[str], sortable: bool = True) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in cols) + "</tr>"
-                   for _, row in frame.iterrows())
-    return f'<table{" class=sortable" if sortable else ""}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    body = "".join("<tr>" + "".join(_td(row, c) for c in cols) + "</tr>" for _, row in frame.iterrows())
+    attrs = ' class="sortable"' if sortable else ""
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _page(title: str, body: str) -> str:

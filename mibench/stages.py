@@ -34,7 +34,7 @@ from .prior import Prior, PriorContext
 from .registries import MODELS, PRIORS
 from .suite import Profile, Suite
 from .training import TRAINER_VERSION, accuracy, fit
-from .tensors import batched
+from .tensors import batched, cpu_state
 
 
 @dataclass
@@ -54,10 +54,6 @@ def suite_key(suite: Suite, data: DataRoles) -> dict[str, Any]:
 
 def arch_key(arch: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"arch": arch, "arch_version": MODELS.get(arch).version, "arch_params": params}
-
-
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def target_config(suite: Suite, profile: Profile, defense: Defense, data: DataRoles) -> dict[str, Any]:
@@ -82,7 +78,7 @@ def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[
     def build() -> dict:
         torch.manual_seed(suite.train_seed)
         model = defense.train(ctx)
-        return {"state_dict": _state(model), "natural_acc": accuracy(model, data.private_test, device)}
+        return {"state_dict": cpu_state(model), "natural_acc": accuracy(model, data.private_test, device)}
 
     payload = cache.get_or_build("targets", config, build)
     torch.manual_seed(suite.train_seed)  # the rebuilt module matches the cached weights' structure
@@ -132,7 +128,7 @@ def train_evaluator(suite: Suite, data: DataRoles, cache: Cache, device: torch.d
     def build() -> dict:
         model = _make_judge(suite, device)
         prepare(model)
-        return {"state_dict": _state(model), **_judge_accuracies(model, data, device)}
+        return {"state_dict": cpu_state(model), **_judge_accuracies(model, data, device)}
 
     payload = cache.get_or_build("evaluators", config, build)
     model = _make_judge(suite, device)
@@ -168,9 +164,20 @@ def prior_key(suite: Suite, public: PublicImages, prior: Prior, params: dict[str
     return {**key, "target": target_key} if prior.scope == "target" else key
 
 
-def prior_context(suite: Suite, public: PublicImages, prior: Prior, device: torch.device, view: Any = None) -> PriorContext:
+def prior_context(suite: Suite, public: PublicImages, prior: Prior, device: torch.device,
+                  view: Any = None) -> PriorContext:
     return PriorContext(public=public, image_shape=suite.image_shape, num_classes=suite.num_classes, device=device,
                         seed=suite.train_seed, target=view if prior.scope == "target" else None)
+
+
+def prior_state(cache: Cache, suite: Suite, public: PublicImages, prior: Prior, params: dict[str, Any],
+                ctx: PriorContext, target_key: str | None = None, view: Any = None) -> dict[str, Any]:
+    """The cached state of ``prior`` (built if missing), keyed by its scope; a target-scoped
+    prior's build queries count in every run that uses it (:func:`counted_build`)."""
+    key = prior_key(suite, public, prior, params, target_key)
+    if prior.scope == "public":
+        return cache.get_or_build("priors", key, lambda: prior.train(ctx))
+    return counted_build(cache, "priors", key, lambda: prior.train(ctx), view)
 
 
 def build_public_prior(cache: Cache, suite: Suite, public: PublicImages, name: str, params: dict[str, Any],
@@ -180,8 +187,7 @@ def build_public_prior(cache: Cache, suite: Suite, public: PublicImages, name: s
     prior = PRIORS.get(name)(params)
     if prior.scope != "public":
         raise ConfigError(f"prior {name!r} has scope {prior.scope!r}; only public priors are built without a target")
-    ctx = prior_context(suite, public, prior, device)
-    return cache.get_or_build("priors", prior_key(suite, public, prior, params, None), lambda: prior.train(ctx))
+    return prior_state(cache, suite, public, prior, params, prior_context(suite, public, prior, device))
 
 
 def prior_loader(cache: Cache, suite: Suite, public: PublicImages, prior_params: dict[str, dict[str, Any]],
@@ -199,12 +205,7 @@ def prior_loader(cache: Cache, suite: Suite, public: PublicImages, prior_params:
         if name not in loaded:
             obj, start = PRIORS.get(name)(prior_params[name]), time.perf_counter()
             ctx = prior_context(suite, public, obj, device, view)
-            if obj.scope == "public":
-                state = build_public_prior(cache, suite, public, name, prior_params[name], device)
-            else:
-                key = prior_key(suite, public, obj, prior_params[name], target_key)
-                state = counted_build(cache, "priors", key, lambda: obj.train(ctx), view)
-            loaded[name] = obj.load(state, ctx)
+            loaded[name] = obj.load(prior_state(cache, suite, public, obj, prior_params[name], ctx, target_key, view), ctx)
             timings[f"prior:{name}"] = round(time.perf_counter() - start, 3)
         return loaded[name]
 

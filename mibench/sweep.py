@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .cache import Cache
+from .cache import Cache, content_key
 from .errors import ConfigError, MibenchError
 from .leaderboard import board_name, finished
 from .registries import ATTACKS, DEFENSES, PRIORS, SUITES
@@ -97,16 +97,14 @@ def jobs(specs: list[RunSpec]) -> tuple[list[Job], list[Job]]:
         target = f"target {spec.defense} ({_short(spec.defense_params)})"
         targets.setdefault(target, Job("target", target, spec))
         for name, params in spec.prior_params.items():
-            if PRIORS.get(name).scope == "public":
-                priors.setdefault(f"prior {name} ({_short(params)})", Job("prior", f"prior {name} ({_short(params)})",
-                                                                          spec, prior=name))
+            prior = f"prior {name} ({_short(params)})"
+            if PRIORS.get(name).scope == "public" and prior not in priors:
+                priors[prior] = Job("prior", prior, spec, prior=name)
         runs.append(Job("run", label(spec), spec, needs=target))
     return list(targets.values()) + list(priors.values()), runs
 
 
 def _short(params: dict[str, Any]) -> str:
-    from .cache import content_key
-
     return content_key(params)[:8]
 
 

@@ -7,6 +7,11 @@ from typing import Callable
 import torch
 
 
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s state dict, detached and on the CPU: what the cache stores."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
 @torch.no_grad()
 def batched(fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, device: torch.device,
             batch_size: int = 512) -> torch.Tensor:

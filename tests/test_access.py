@@ -61,8 +61,14 @@ def test_a_query_budget_refuses_the_query_that_would_exceed_it():
     assert view.queries == 4
 
 
+class _Captured(Exception):
+    """Raised by the stand-in attack once it has the view: the run stops there."""
+
+
 def _pipeline_view(tmp_path, attack, access=None, monkeypatch=None):
-    """The view the pipeline hands to ``attack`` (declaring ``access`` if given), and the images it attacks."""
+    """The view the pipeline hands to ``attack`` (declaring ``access`` if given)."""
+    import pytest
+
     from mibench.runner import Pipeline, RunOptions
     from mibench.spec import resolve
 
@@ -73,13 +79,11 @@ def _pipeline_view(tmp_path, attack, access=None, monkeypatch=None):
 
     def rogue(ctx):
         seen["view"] = ctx.target
-        raise StopIteration
+        raise _Captured
 
     pipe.attack.run = rogue
-    try:
+    with pytest.raises(_Captured):
         pipe.reconstruct(pipe.prepare())
-    except StopIteration:
-        pass
     return seen["view"]
 
 

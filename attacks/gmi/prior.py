@@ -17,7 +17,7 @@ WGAN-GP (Gulrajani et al., 2017), as GMI's ``train_gan.py``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ from torch import nn
 from mibench.components import param
 from mibench.prior import Prior, PriorContext
 from mibench.progress import progress
+from mibench.tensors import cpu_state
 from mibench.training import check_finite
 
 from .networks import Critic, Generator
@@ -41,6 +42,37 @@ def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, penalty: t
                 gp_weight: float) -> torch.Tensor:
     """``-(mean D(x) - mean D(G(z))) + gp_weight * penalty``: minus the Wasserstein estimate, penalised."""
     return fake_scores.mean() - real_scores.mean() + gp_weight * penalty
+
+
+def train_alternating(G: nn.Module, D: nn.Module, p, loss_d: Callable[[], torch.Tensor],
+                      loss_g: Callable[[], torch.Tensor], title: str, where: str) -> None:
+    """GMI's training schedule (KED-MI's too): ``p.generator_steps`` times, ``p.n_critic`` steps of
+    ``D`` on ``loss_d()`` with ``G`` frozen, then one step of ``G`` on ``loss_g()`` with ``D`` frozen;
+    Adam(``p.lr``, ``p.betas``) for both. A non-finite loss stops it (``where`` names the stage)."""
+    opt_g = torch.optim.Adam(G.parameters(), p.lr, betas=tuple(p.betas))
+    opt_d = torch.optim.Adam(D.parameters(), p.lr, betas=tuple(p.betas))
+    with progress(title, p.generator_steps) as advance:
+        for step in range(p.generator_steps):
+            G.requires_grad_(False)
+            D.requires_grad_(True)
+            for _ in range(p.n_critic):
+                d = loss_d()
+                opt_d.zero_grad(set_to_none=True)
+                d.backward()
+                opt_d.step()
+            G.requires_grad_(True)
+            D.requires_grad_(False)
+            g = loss_g()
+            opt_g.zero_grad(set_to_none=True)
+            g.backward()
+            opt_g.step()
+            check_finite([d.item(), g.item()], where, step)
+            advance(loss_d=d.item(), loss_g=g.item())
+
+
+def frozen(module: nn.Module) -> nn.Module:
+    """``module`` in eval mode without gradients to its weights: a loaded prior's networks."""
+    return module.eval().requires_grad_(False)
 
 
 @dataclass
@@ -79,34 +111,23 @@ class GMIWGAN(Prior):
         p, dev = self.params, ctx.device
         torch.manual_seed(ctx.seed)
         G, D = self.networks(ctx)
-        opt_g = torch.optim.Adam(G.parameters(), p.lr, betas=tuple(p.betas))
-        opt_d = torch.optim.Adam(D.parameters(), p.lr, betas=tuple(p.betas))
         public = ctx.public.images.to(dev)
-        with progress("gmi-wgan: WGAN-GP on public data", p.generator_steps) as advance:
-            for step in range(p.generator_steps):
-                G.requires_grad_(False)
-                D.requires_grad_(True)
-                for _ in range(p.n_critic):
-                    real = public[torch.randint(0, len(public), (p.batch_size,), device=dev)]
-                    fake = G(torch.randn(p.batch_size, p.dim_z, device=dev))
-                    penalty = gradient_penalty(D, real, fake, torch.rand(p.batch_size, device=dev))
-                    loss_d = critic_loss(D(real), D(fake), penalty, p.gp_weight)
-                    opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    opt_d.step()
-                G.requires_grad_(True)
-                D.requires_grad_(False)
-                loss_g = -D(G(torch.randn(p.batch_size, p.dim_z, device=dev))).mean()
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                check_finite([loss_d.item(), loss_g.item()], "prior gmi-wgan, stage WGAN-GP", step)
-                advance(loss_d=loss_d.item(), loss_g=loss_g.item())
-        return {"generator": {k: v.cpu() for k, v in G.state_dict().items()},
-                "critic": {k: v.cpu() for k, v in D.state_dict().items()}}
+
+        def loss_d() -> torch.Tensor:
+            real = public[torch.randint(0, len(public), (p.batch_size,), device=dev)]
+            fake = G(torch.randn(p.batch_size, p.dim_z, device=dev))
+            penalty = gradient_penalty(D, real, fake, torch.rand(p.batch_size, device=dev))
+            return critic_loss(D(real), D(fake), penalty, p.gp_weight)
+
+        def loss_g() -> torch.Tensor:
+            return -D(G(torch.randn(p.batch_size, p.dim_z, device=dev))).mean()
+
+        train_alternating(G, D, p, loss_d, loss_g, "gmi-wgan: WGAN-GP on public data",
+                          "prior gmi-wgan, stage WGAN-GP")
+        return {"generator": cpu_state(G), "critic": cpu_state(D)}
 
     def load(self, state: dict[str, Any], ctx: PriorContext) -> WGAN:
         G, D = self.networks(ctx)
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["critic"])
-        return WGAN(G.eval().requires_grad_(False), D.eval().requires_grad_(False), self.params.dim_z)
+        return WGAN(frozen(G), frozen(D), self.params.dim_z)

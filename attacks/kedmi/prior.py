@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from mibench.attacks.gmi.networks import Generator
+from mibench.attacks.gmi.prior import frozen, train_alternating
 from mibench.components import param
 from mibench.prior import Prior, PriorContext
-from mibench.progress import progress
-from mibench.training import check_finite
+from mibench.tensors import cpu_state
 
 from .networks import MinibatchDiscriminator
 
@@ -97,39 +97,27 @@ class KEDMIGAN(Prior):
         p, dev = self.params, ctx.device
         torch.manual_seed(ctx.seed)
         G, D = self.networks(ctx)
-        opt_g = torch.optim.Adam(G.parameters(), p.lr, betas=tuple(p.betas))
-        opt_d = torch.optim.Adam(D.parameters(), p.lr, betas=tuple(p.betas))
         public = ctx.public.images.to(dev)
 
         def batch() -> torch.Tensor:
             return public[torch.randint(0, len(public), (p.batch_size,), device=dev)]
 
-        with progress("kedmi-gan: semi-supervised GAN on public data", p.generator_steps) as advance:
-            for step in range(p.generator_steps):
-                G.requires_grad_(False)
-                D.requires_grad_(True)
-                for _ in range(p.n_critic):
-                    x, x_u = batch(), batch()
-                    soft = soft_labels(ctx.target, x)
-                    fake = G(torch.randn(p.batch_size, p.dim_z, device=dev))
-                    loss_d = soft_cross_entropy(D(x)[1], soft) + unlabeled_loss(D(x_u)[1], D(fake)[1])
-                    opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    opt_d.step()
-                G.requires_grad_(True)
-                D.requires_grad_(False)
-                f_fake, l_fake = D(G(torch.randn(p.batch_size, p.dim_z, device=dev)))
-                loss_g = feature_matching(f_fake, D(batch())[0]) + p.entropy_weight * entropy_sum(l_fake)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                check_finite([loss_d.item(), loss_g.item()], "prior kedmi-gan, stage GAN", step)
-                advance(loss_d=loss_d.item(), loss_g=loss_g.item())
-        return {"generator": {k: v.cpu() for k, v in G.state_dict().items()},
-                "discriminator": {k: v.cpu() for k, v in D.state_dict().items()}}
+        def loss_d() -> torch.Tensor:
+            x, x_u = batch(), batch()
+            soft = soft_labels(ctx.target, x)
+            fake = G(torch.randn(p.batch_size, p.dim_z, device=dev))
+            return soft_cross_entropy(D(x)[1], soft) + unlabeled_loss(D(x_u)[1], D(fake)[1])
+
+        def loss_g() -> torch.Tensor:
+            f_fake, l_fake = D(G(torch.randn(p.batch_size, p.dim_z, device=dev)))
+            return feature_matching(f_fake, D(batch())[0]) + p.entropy_weight * entropy_sum(l_fake)
+
+        train_alternating(G, D, p, loss_d, loss_g, "kedmi-gan: semi-supervised GAN on public data",
+                          "prior kedmi-gan, stage GAN")
+        return {"generator": cpu_state(G), "discriminator": cpu_state(D)}
 
     def load(self, state: dict[str, Any], ctx: PriorContext) -> KEDGAN:
         G, D = self.networks(ctx)
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["discriminator"])
-        return KEDGAN(G.eval().requires_grad_(False), D.eval().requires_grad_(False), self.params.dim_z)
+        return KEDGAN(frozen(G), frozen(D), self.params.dim_z)

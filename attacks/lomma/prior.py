@@ -37,7 +37,7 @@ from mibench.data import ImageSet
 from mibench.models import Classifier
 from mibench.prior import Prior, PriorContext
 from mibench.registries import MODELS
-from mibench.tensors import batched
+from mibench.tensors import batched, cpu_state
 from mibench.training import TrainRecipe, fit
 
 
@@ -90,7 +90,7 @@ class LOMMASurrogates(Prior):
             fit(student, data, recipe, loss_fn=lambda m, x, t: distillation_loss(m(x), t, p.temperature),
                 device=ctx.device, seed=ctx.seed + k,
                 description=f"lomma-surrogates: distil the target into {arch} ({k + 1}/{len(students)})")
-        return {"surrogates": [{k: v.detach().cpu() for k, v in s.state_dict().items()} for s in students]}
+        return {"surrogates": [cpu_state(s) for s in students]}
 
     def load(self, state: dict[str, Any], ctx: PriorContext) -> list[Classifier]:
         students = self.networks(ctx)

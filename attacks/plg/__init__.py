@@ -29,6 +29,7 @@ from mibench.access import Access, WhiteBox
 from mibench.attack import Attack, AttackContext, Reconstructions
 from mibench.components import param, params_dict
 from mibench.progress import progress
+from mibench.tensors import cpu_state
 from mibench.training import check_finite
 
 from .augment import augment
@@ -89,7 +90,7 @@ class PLGMI(Attack):
                 losses = trainer.step()
                 check_finite(list(losses.values()), "attack plg, stage conditional GAN", it)
                 advance(**losses)
-        return {"generator": {k: v.cpu() for k, v in trainer.G.state_dict().items()},
+        return {"generator": cpu_state(trainer.G),
                 "pseudo_labels": trainer.real_y.cpu()}
 
     # stage 3 ------------------------------------------------------------------------------------
