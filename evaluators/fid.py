@@ -4,12 +4,13 @@ reconstructions and of the private_train images of the attacked classes:
     FID = ||mu_r - mu_p||^2 + Tr(S_r + S_p - 2 (S_r S_p)^(1/2))
 
 Features: InceptionV3 pool3 with the standard FID weights when they are found locally
-(``evaluators/inception.py``), otherwise the penultimate features of the suite's evaluation model;
-the ``fid_backbone`` column says which produced the number, and numbers from different backbones
-are not comparable. ``subset = "all"`` uses every reconstruction (MIBench); ``"successful"`` only
-those the evaluation model classifies as their target class (PLG-MI). Errors are raised, never
-reported as 0; with fewer than two images in the subset the FID is undefined and reported as NaN.
-The reference statistics of private data are cached per suite and backbone.
+(``evaluators/inception.py``: an asset, looked for in ``--assets-dir`` too), otherwise the
+penultimate features of the suite's evaluation model; the ``fid_backbone`` column says which
+produced the number, and numbers from different backbones are not comparable. ``subset = "all"``
+uses every reconstruction (MIBench); ``"successful"`` only those the evaluation model classifies
+as their target class (PLG-MI). Errors are raised, never reported as 0; with fewer than two
+images in the subset the FID is undefined and reported as NaN. The reference statistics of
+private data are cached per suite and backbone (and the Inception weights' SHA-256).
 """
 
 from __future__ import annotations
@@ -67,15 +68,16 @@ class FID(Evaluator):
         subset: str = param("all", choices=("all", "successful"), help="all (MIBench) or successful (PLG-MI)")
 
     def extractor(self, ctx: EvalContext):
-        """(backbone name, images -> features, whether it is the evaluator's penultimate layer)."""
-        weights = find_weights()
-        if weights is not None:
-            return BACKBONE, inception_pool3(weights, ctx.device), False
-        return f"{ctx.evaluator_name}-penultimate", ctx.evaluator.features, True
+        """(backbone name, images -> features, whether it is the evaluator's penultimate layer, the
+        Inception weights' SHA-256 or "" for the evaluator's features)."""
+        found = find_weights(ctx.assets_dirs)
+        if found is not None:
+            return BACKBONE, inception_pool3(found[0], ctx.device), False, found[1]
+        return f"{ctx.evaluator_name}-penultimate", ctx.evaluator.features, True, ""
 
     def evaluate(self, ctx: EvalContext) -> dict[str, float | str]:
         recon = ctx.recon
-        backbone, extract, is_evaluator = self.extractor(ctx)
+        backbone, extract, is_evaluator, weights_sha256 = self.extractor(ctx)
         keep = (ctx.logits.argmax(1) == recon.labels if self.params.subset == "successful"
                 else torch.ones(len(recon.labels), dtype=torch.bool))
         n = int(keep.sum())
@@ -92,8 +94,9 @@ class FID(Evaluator):
             mu, sigma = gaussian_stats(feats)
             return {"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma)}
 
+        weights = {"weights": weights_sha256} if weights_sha256 else {}  # the fallback's key is unchanged
         ref = ctx.artifact("fid-reference", {"backbone": backbone, "classes": classes.tolist(),
-                                             "fid_version": self.version}, build)
+                                             "fid_version": self.version, **weights}, build)
         feats = ctx.features[keep] if is_evaluator else batched(extract, recon.images[keep], ctx.device, 256)
         mu, sigma = gaussian_stats(feats)
         return {**out, "fid": frechet_distance(mu, sigma, ref["mu"].numpy(), ref["sigma"].numpy())}

@@ -1,34 +1,49 @@
 """The FID backbone: InceptionV3 pool3 (2048-d) with the standard FID weights, when found locally.
 
 The field's FID uses pytorch-fid's InceptionV3 with the weights file
-``pt_inception-2015-12-05-6726825d.pth``. Machines without internet cannot download it, so it is
-looked for, in order, at ``$MIBENCH_FID_WEIGHTS`` (a path to that file) and in the torch hub cache
-(``$TORCH_HOME/hub/checkpoints/``, default ``~/.cache/torch/hub/checkpoints/``). When neither has
-it, :func:`find_weights` returns None and the suite's declared extractor is used instead.
+``pt_inception-2015-12-05-6726825d.pth`` (:data:`ASSET`, pinned by its SHA-256). Machines without
+internet cannot download it, so it is looked for at ``$MIBENCH_FID_WEIGHTS`` (an explicit path to
+that file) and otherwise where every asset is (:func:`mibench.assets.find`: ``--assets-dir``,
+``$MIBENCH_ASSETS``, the packaged weights, the torch hub cache ``$TORCH_HOME/hub/checkpoints/``).
+When it is nowhere, :func:`find_weights` returns None and the suite's declared extractor is used
+instead. A file with the wrong checksum, wherever it was found, is an error, never a fallback.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
-from mibench.errors import DataSourceError
+from mibench.assets import Asset, find, verify
+from mibench.errors import DataSourceError, MissingAssetError
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 BACKBONE = "inception-v3-pool3 (pt_inception-2015-12-05)"
+ASSET = Asset(
+    name="fid-inception", filename=WEIGHTS_NAME,
+    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+    description="FID InceptionV3 weights (pytorch-fid)",
+    obtain="Download https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_NAME
+           + " on a machine with internet and copy it there, or point $MIBENCH_FID_WEIGHTS at it.")
+"""95,628,359 bytes; the full SHA-256 as several public pins of this file state it (its prefix is
+the ``6726825d`` in the name, which torch hub checks)."""
 
 
-def find_weights() -> Path | None:
+def find_weights(folders: Iterable[Path | str] = ()) -> tuple[Path, str] | None:
+    """The verified weights file and its SHA-256, or None when it is nowhere (FID then falls back)."""
     env = os.environ.get("MIBENCH_FID_WEIGHTS")
     if env:
         path = Path(env).expanduser()
         if not path.is_file():
             raise DataSourceError(f"MIBENCH_FID_WEIGHTS={env} is not a file; point it at {WEIGHTS_NAME} or unset it")
-        return path
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_NAME
-    return cached if cached.is_file() else None
+        return path, verify(ASSET, path)
+    try:
+        return find(ASSET, folders)
+    except MissingAssetError:
+        return None
 
 
 def inception_pool3(weights: Path, device: torch.device):

@@ -43,16 +43,35 @@ def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return groups
 
 
+def _weights(items: Sequence[str]) -> dict[str, Path]:
+    """``--weights target=FILE --weights evaluator=FILE`` -> {role: path}."""
+    out = {}
+    for item in items:
+        role, sep, path = item.partition("=")
+        if not sep or not role or not path:
+            raise ConfigError(f"--weights {item!r}: expected ROLE=FILE, e.g. target=IR152_91.16.tar or "
+                              f"evaluator=FaceNet_95.88.tar")
+        out[role] = Path(path).expanduser()
+    return out
+
+
+def _no_weights(args: argparse.Namespace, command: str) -> None:
+    if args.weights:
+        raise ConfigError(f"mibench {command} does not import --weights yet (its rows train their own targets); "
+                          f"use mibench run --weights ROLE=FILE for each row")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .leaderboard import board_name
-    from .runner import Pipeline, RunOptions
+    from .runner import Pipeline, RunOptions, read_sha256
     from .spec import resolve
 
+    files = _weights(args.weights)
     spec = resolve(args.suite, args.defense, args.attack, args.profile, args.seed, _parse_sets(args.set),
-                   control=args.control)
+                   control=args.control, weights={role: read_sha256(path) for role, path in files.items()})
     options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
                          cache_root=args.cache_dir, data_root=args.data_root,
-                         assets_dirs=tuple(args.assets_dir))
+                         assets_dirs=tuple(args.assets_dir), weights=files)
     console.print(f"[bold]mibench run[/] suite={spec.suite} defense={spec.defense} attack={spec.attack}"
                   f"{' (control)' if spec.control else ''} profile={spec.profile} seed={spec.seed} config={spec.config_hash}")
     pipeline = Pipeline(spec, options)
@@ -86,6 +105,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     from .leaderboard import board_name, read_board
     from .runner import Pipeline, RunOptions, run
 
+    _no_weights(args, "frontier")
     points = plan(args.suite, args.profile, args.attack, args.defense or None, args.seeds, parse_ladders(args.ladder))
     options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
                          cache_root=args.cache_dir, data_root=args.data_root, assets_dirs=tuple(args.assets_dir))
@@ -117,6 +137,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s != ""]
     except ValueError:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    _no_weights(args, "sweep")
     specs = plan(args.suite, args.profile, args.defenses, args.attacks, seeds, controls=not args.no_controls)
     options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
                          cache_root=args.cache_dir, data_root=args.data_root, assets_dirs=tuple(args.assets_dir))
@@ -136,6 +157,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     counts = progress.counts()
     console.print(f"mibench sweep: {counts['done']} done, {counts['failed']} failed")
     return 1 if counts["failed"] else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench, write_json
+    from .runner import resolve_device
+
+    device = resolve_device(args.device)
+    result = run_bench(args.suite, device, args.profile, args.seconds, args.inversion_batch)
+    table = Table(title=f"mibench bench: {args.suite} ({args.profile}) on {device}, {result['threads']} threads; "
+                        f"matmul peak " + ", ".join(f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in result["peak_flops"].items()))
+    for col in ("loop", "items/step", "items/s", "GFLOP/item", "TFLOP/s", "ratio to fp32 peak"):
+        table.add_column(col, justify="left" if col == "loop" else "right")
+    for r in result["loops"]:
+        table.add_row(r["loop"], str(r["items_per_step"]), f"{r['items_per_s']:.4g}", f"{r['flops_per_item'] / 1e9:.4g}",
+                      f"{r['achieved_flops'] / 1e12:.4g}", f"{r['ratio_to_peak']:.3f}")
+    stdout.print(table)
+    out = Path(args.out or f"bench-{args.suite}-{device.type}.json")
+    write_json(result, out)
+    console.print(f"bench: {out}")
+    return 0
 
 
 def cmd_evaluator(args: argparse.Namespace) -> int:
@@ -258,7 +299,7 @@ def _check(folder: Path, board: str, args: argparse.Namespace) -> int:
                       f"seed {spec.seed} ({spec.config_hash})")
         return run(spec, RunOptions(device=args.device, out=out, write_leaderboard=False,
                                     cache_root=args.cache_dir, data_root=args.data_root,
-                                    assets_dirs=tuple(args.assets_dir)))
+                                    assets_dirs=tuple(args.assets_dir), weights=_weights(args.weights)))
 
     def show(result) -> None:
         table = Table(title=result.label)
@@ -293,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-root", type=Path, default=None, help="folder with the suite's data files")
     common.add_argument("--assets-dir", type=Path, action="append", default=[],
                         help="folder searched first for weights files (then $MIBENCH_ASSETS, the package, the torch hub cache)")
+    common.add_argument("--weights", action="append", default=[], metavar="ROLE=FILE",
+                        help="import a published classifier file: target=FILE (with --defense none) or evaluator=FILE "
+                             "(KED-MI / PLG-MI .tar, MIBench .pth, or a state dict; loaded with weights_only=True)")
 
     run_p = sub.add_parser("run", parents=[common], help="train, attack, evaluate; write a record and a leaderboard row")
     run_p.add_argument("--defense", required=True)
@@ -350,6 +394,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev_p.add_argument("--suite", default="mnist")
     ev_p.add_argument("--out", type=Path, required=True, help="folder for the weights file and its JSON description")
     ev_p.set_defaults(func=cmd_evaluator)
+
+    be_p = sub.add_parser("bench", parents=[common],
+                          help="time each hot loop of a suite at its real sizes against the device's matmul peak")
+    be_p.add_argument("--suite", default="mnist")
+    be_p.add_argument("--profile", default="full", help="the profile whose sizes are measured (default: full)")
+    be_p.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per loop (default: 2)")
+    be_p.add_argument("--inversion-batch", type=int, default=None,
+                      help="cap the inversion batch (default: the whole attack budget at once)")
+    be_p.add_argument("--out", default="", help="JSON file (default: bench-<suite>-<device>.json)")
+    be_p.set_defaults(func=cmd_bench)
 
     ls_p = sub.add_parser("ls", help="list registered components and where they come from")
     ls_p.add_argument("kind", nargs="?", choices=["suites", "defenses", "attacks", "priors", "evaluators", "models"])

@@ -34,15 +34,18 @@ def attack_stage():
 
 @dataclass
 class ImageSet:
-    """Images as float32 N x C x H x W in [0, 1], with integer class labels."""
+    """Images N x C x H x W, float32 in [0, 1] or uint8 (0-255, how large suites keep them in
+    memory; consumers convert each batch on the device with :func:`mibench.tensors.as_float`), with
+    integer class labels."""
 
     images: torch.Tensor
     labels: torch.Tensor
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
-        if self.images.dtype != torch.float32 or self.images.dim() != 4:
-            raise ValueError(f"images must be float32 N x C x H x W, got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.images.dtype not in (torch.float32, torch.uint8) or self.images.dim() != 4:
+            raise ValueError(f"images must be float32 or uint8 N x C x H x W, got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
 
@@ -61,8 +64,8 @@ class ImageSet:
         if self._fingerprint is None:
             h = hashlib.sha256()
             h.update(str(tuple(self.images.shape)).encode())
-            h.update(self.images.contiguous().numpy().tobytes())
-            h.update(self.labels.to(torch.int64).contiguous().numpy().tobytes())
+            h.update(self.images.contiguous().numpy())  # the buffer itself: no copy of a large set
+            h.update(self.labels.to(torch.int64).contiguous().numpy())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 

@@ -46,5 +46,14 @@ class AssetError(MibenchError):
     """A named external file (weights) is missing or has the wrong checksum."""
 
 
+class MissingAssetError(AssetError):
+    """A named external file was not found anywhere it was looked for (a wrong checksum is a plain
+    :class:`AssetError`). Optional metrics catch this one to report NaN with a note; never the other."""
+
+
 class QueryBudgetError(MibenchError):
     """An attack asked the target for more queries than the budget it declared."""
+
+
+class CheckpointError(MibenchError):
+    """A classifier checkpoint that cannot be imported (missing, unsafe to unpickle, or of another layout)."""

@@ -9,21 +9,31 @@ An :class:`EvalContext` carries the suite's judge (a classifier that may see eve
 never attacked), its penultimate features of private_train (cached once per suite), the
 private_train images, and the judge's outputs on *these* reconstructions, computed once per run
 and shared by every evaluator. Evaluators may read private data; attacks may not.
+
+An evaluator whose weights file (an :class:`~mibench.assets.Asset`) is absent does not fail the run
+and never reports 0: it returns NaN for its metrics and leaves a note in :attr:`EvalContext.notes`
+saying which file is missing and where to put it. A file with the wrong checksum is an error.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Callable, ClassVar
 
 import torch
 
+from .assets import Asset, find
 from .attack import Reconstructions
 from .components import Component
 from .data import ImageSet
+from .errors import MissingAssetError
 from .models import Classifier
 from .tensors import batched
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,11 @@ class EvalContext:
     artifact: Callable[[str, dict, Callable[[], dict]], dict] = field(repr=False)
     """``artifact(name, config, build)``: a suite-scoped cached value (e.g. FID reference statistics)."""
     evaluator_name: str = "evaluator"
+    assets_dirs: tuple[Path, ...] = ()
+    """The run's ``--assets-dir`` folders, searched first for an evaluator's weights (:func:`mibench.assets.find`)."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """What evaluators report beside their numbers, by evaluator name (e.g. the weights file a metric
+    could not be computed without); stored in the record as ``evaluator_notes``."""
 
     @cached_property
     def _outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,3 +87,15 @@ class Evaluator(Component):
 
     def evaluate(self, ctx: EvalContext) -> dict[str, float | str]:
         raise NotImplementedError
+
+    def find_asset(self, ctx: EvalContext, asset: Asset, *also: Path) -> tuple[Path, str] | None:
+        """``asset``'s verified path and full SHA-256, looked for in ``ctx.assets_dirs``, then ``also``,
+        then where every asset is (:func:`mibench.assets.find`). When it is nowhere: None, and the
+        note saying which file is missing and where to put it is left in ``ctx.notes`` under this
+        evaluator's name (the caller reports NaN, never 0). A file with the wrong checksum raises."""
+        try:
+            return find(asset, (*ctx.assets_dirs, *also))
+        except MissingAssetError as missing:
+            log.warning("%s: reported as NaN: %s", self.name, missing)
+            ctx.notes[self.name] = str(missing)
+            return None

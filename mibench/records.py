@@ -55,6 +55,7 @@ class RunRecord:
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
     attack_queries: int = 0
     attack_notes: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the attack reports (Reconstructions.notes)
+    evaluator_notes: dict[str, Any] = dataclasses.field(default_factory=dict)  # evaluator name -> what it reports (EvalContext.notes)
     device: str = "cpu"
     float_env: dict[str, Any] = dataclasses.field(default_factory=dict)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -89,12 +90,14 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
 
 
 def git_commit() -> str:
-    """Commit of the mibench checkout, with ``-dirty`` for local changes; ``unknown`` outside git."""
+    """Commit of the mibench checkout, with ``-dirty`` for local changes to the code; ``unknown``
+    outside git. The boards (``leaderboards/``) do not count: runs write them as they go."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                ":(exclude,top)leaderboards"], cwd=here,
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

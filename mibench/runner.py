@@ -21,18 +21,18 @@ import torch
 
 from . import determinism, stages
 from .access import view_for
-from .assets import locate
+from .assets import locate, sha256_file
 from .attack import AttackContext, Reconstructions
 from .cache import Cache, ensure_writable
 from .data import DataRoles, attack_stage
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .evaluator import EvalContext, Evaluator
 from .leaderboard import add_record, board_name, check_board_file
 from .records import RunRecord, quantize, versions, write_run_folder
 from .registries import ATTACKS, DEFENSES, EVALUATORS, PRIORS, SUITES
 from .spec import RunSpec
 from .suite import Suite
-from .tensors import nearest_same_class
+from .tensors import as_float, nearest_same_class
 
 
 @dataclass
@@ -44,6 +44,30 @@ class RunOptions:
     cache_root: Path | None = None
     data_root: Path | None = None
     assets_dirs: tuple[Path, ...] = ()  # searched first for the suite's weights files (--assets-dir)
+    weights: dict[str, Path] = dataclasses.field(default_factory=dict)  # --weights ROLE=FILE
+
+
+def imported_files(spec: RunSpec, options: RunOptions) -> dict[str, tuple[Path, str]]:
+    """The classifier files the spec pins (``spec.weights``: role -> SHA-256), found in
+    ``options.weights`` and checked against their pins."""
+    files = {}
+    for role, sha in spec.weights.items():
+        path = options.weights.get(role)
+        if path is None:
+            raise ConfigError(f"this run imports its {role} from a file with SHA-256 {sha}: pass --weights {role}=FILE")
+        found = read_sha256(path)
+        if found != sha:
+            raise CheckpointError(f"--weights {role}={path} has SHA-256 {found}, but the run pins {sha}: pass the "
+                                  f"file the record was made with")
+        files[role] = (Path(path), sha)
+    return files
+
+
+def read_sha256(path: Path) -> str:
+    """The SHA-256 of a ``--weights`` file; a missing file is a :class:`CheckpointError`."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"--weights file {path} does not exist: pass the path of the checkpoint as distributed")
+    return sha256_file(Path(path))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,11 +109,12 @@ class Pipeline:
         self.spec, self.options = spec, options
         self.device = resolve_device(options.device)
         self.cache = Cache(options.cache_root)
-        self.suite: Suite = SUITES.get(spec.suite)(options.data_root)
+        self.suite: Suite = SUITES.get(spec.suite)(options.data_root, spec.suite_params)
         self.profile = self.suite.profile(spec.profile)
         self.defense = DEFENSES.get(spec.defense)(spec.defense_params)
         self.attack = ATTACKS.get(spec.attack)(spec.attack_params)
         self.evaluators = [EVALUATORS.get(n)(spec.evaluator_params.get(n, {})) for n in self.suite.evaluators]
+        self.imported = imported_files(spec, options)
         self.timings = Timings()
 
     def prepare(self) -> "Prepared":
@@ -99,9 +124,10 @@ class Pipeline:
             data = self.suite.load()
         with t.stage("target"):
             target = stages.train_target(self.suite, self.profile, self.defense, self.spec.defense_params, data,
-                                         cache, dev)
+                                         cache, dev, imported=self.imported.get("target"))
         with t.stage("evaluator"):
-            judge = stages.train_evaluator(self.suite, data, cache, dev, assets_dirs=self.options.assets_dirs)
+            judge = stages.train_evaluator(self.suite, data, cache, dev, assets_dirs=self.options.assets_dirs,
+                                           imported=self.imported.get("evaluator"))
         with t.stage("private_features"):
             feats = stages.private_features(judge, data, cache, dev)
         return Prepared(data, target, judge, feats)
@@ -133,7 +159,7 @@ class Pipeline:
         return EvalContext(evaluator=prep.judge.model, private_train=prep.data.private_train,
                            private_features=prep.private_features, recon=recon, device=self.device,
                            artifact=stages.eval_artifact(self.cache, prep.judge.key),
-                           evaluator_name=self.suite.evaluator_arch)
+                           evaluator_name=self.suite.evaluator_arch, assets_dirs=tuple(self.options.assets_dirs))
 
     def evaluate(self, ectx: EvalContext) -> dict:
         metrics: dict = {}
@@ -160,16 +186,17 @@ class Pipeline:
             _, nearest_idx = nearest_same_class(ectx.features, recon.labels, prep.private_features,
                                                 prep.data.private_train.labels)
         t["total"] = round(time.perf_counter() - start, 3)
-        record = self.record(prep, metrics, queries, recon.notes)
+        record = self.record(prep, metrics, queries, recon.notes, ectx.notes)
         folder = self.run_folder()
         record.run_folder = str(folder)
         success = ectx.logits.argmax(1) == recon.labels
-        write_run_folder(folder, record, recon, prep.data.private_train.images[nearest_idx], success)
+        write_run_folder(folder, record, recon, as_float(prep.data.private_train.images[nearest_idx]), success)
         if self.options.write_leaderboard:
             add_record(self.leaderboard_dir(), record, grid=folder / "grid.png")
         return record
 
-    def record(self, prep: "Prepared", metrics: dict, queries: int, attack_notes: dict | None = None) -> RunRecord:
+    def record(self, prep: "Prepared", metrics: dict, queries: int, attack_notes: dict | None = None,
+               evaluator_notes: dict | None = None) -> RunRecord:
         spec, data = self.spec, prep.data
 
         def described(registry, component) -> dict:
@@ -191,7 +218,8 @@ class Pipeline:
             evaluator_arch=self.suite.evaluator_arch, evaluator_weights=self._judge_weights(),
             budget=dataclasses.asdict(self.profile.budget),
             data={**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
-            attack_queries=queries, attack_notes=dict(attack_notes or {}), device=str(self.device),
+            attack_queries=queries, attack_notes=dict(attack_notes or {}),
+            evaluator_notes=dict(evaluator_notes or {}), device=str(self.device),
             float_env=determinism.describe(),
             versions=versions(), timings=dict(self.timings),
             cache={"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root)},
@@ -204,6 +232,9 @@ class Pipeline:
         return ";".join(f"{k}={self.spec.defense_params[k]}" for k in ladder.knob.split(","))
 
     def _judge_weights(self) -> dict[str, str]:
+        if "evaluator" in self.imported:
+            path, sha = self.imported["evaluator"]
+            return {path.name: sha}
         asset = self.suite.evaluator_asset
         return {asset.filename: asset.sha256} if asset is not None else {}
 
@@ -219,7 +250,7 @@ class Pipeline:
     def preflight(self) -> None:
         """Fail before any work when an output folder cannot be written, the board is not ours or
         a weights file the suite needs is missing."""
-        if self.suite.evaluator_asset is not None:
+        if self.suite.evaluator_asset is not None and "evaluator" not in self.imported:
             locate(self.suite.evaluator_asset, self.options.assets_dirs)
         ensure_writable(Path(self.options.out), "output folder (--out)")
         ensure_writable(self.cache.root, "cache folder ($MIBENCH_CACHE)")

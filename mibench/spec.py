@@ -31,6 +31,10 @@ class RunSpec:
     evaluator_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     prior_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Parameters of the priors the attack requests (``Attack.priors``), by prior name."""
+    suite_params: dict[str, Any] = field(default_factory=dict)
+    """The suite's parameters (``--set suite.target=vgg16``), for suites that declare any."""
+    weights: dict[str, str] = field(default_factory=dict)
+    """Imported classifier files by role (``target``, ``evaluator``): their SHA-256 (``--weights``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -43,21 +47,35 @@ class RunSpec:
     @property
     def config_hash(self) -> str:
         """Hash of the run's configuration without its seed: rows of several seeds share it. An attack
-        without priors hashes as before priors existed, so its board rows keep their keys."""
+        without priors, and a suite without parameters, hash as before those existed, so their board
+        rows keep their keys."""
         return content_key({k: v for k, v in self.to_dict().items()
-                            if k != "seed" and not (k == "prior_params" and not v)})[:16]
+                            if k != "seed" and not (k in ("prior_params", "suite_params", "weights") and not v)})[:16]
+
+
+WEIGHT_ROLES = ("target", "evaluator")
 
 
 def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: int = 0,
-            overrides: dict[str, dict[str, Any]] | None = None, control: bool = False) -> RunSpec:
+            overrides: dict[str, dict[str, Any]] | None = None, control: bool = False,
+            weights: dict[str, str] | None = None) -> RunSpec:
     """Resolve names and parameters; unknown names and parameters raise errors that list the known ones.
 
-    ``overrides`` maps ``"defense"``, ``"attack"``, ``"evaluator.<name>"`` or ``"prior.<name>"`` (a
-    prior the attack requests) to parameter values.
+    ``overrides`` maps ``"suite"``, ``"defense"``, ``"attack"``, ``"evaluator.<name>"`` or
+    ``"prior.<name>"`` (a prior the attack requests) to parameter values.
     ``control`` applies the suite's control overrides for the attack (before the user's).
+    ``weights`` pins imported classifier files by role (``target`` needs the ``none`` defense: a
+    published file is an undefended model; a defense trains its own).
     """
+    weights = dict(weights or {})
+    bad_roles = sorted(set(weights) - set(WEIGHT_ROLES))
+    if bad_roles:
+        raise ConfigError(f"--weights {', '.join(bad_roles)}: unknown role; roles: {', '.join(WEIGHT_ROLES)}")
+    if "target" in weights and defense != "none":
+        raise ConfigError(f"--weights target=FILE imports an undefended published target; it cannot be combined "
+                          f"with --defense {defense} (which trains its own target). Use --defense none.")
     overrides = {k: dict(v) for k, v in (overrides or {}).items()}
-    suite_obj = SUITES.get(suite)()
+    suite_obj = SUITES.get(suite)(params=overrides.pop("suite", None))
     if control:
         if attack not in suite_obj.controls:
             raise ConfigError(f"suite {suite!r} declares no control for attack {attack!r}; controls exist for: "
@@ -88,9 +106,10 @@ def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: 
         attack_params=params("attacks", attack, "attack"),
         evaluator_params={e: params("evaluators", e, f"evaluator.{e}") for e in suite_obj.evaluators},
         prior_params={p: params("priors", p, f"prior.{p}") for p in attack_cls.priors},
+        suite_params=params_dict(suite_obj.params), weights=weights,
     )
     if overrides:
-        raise ConfigError(f"unknown parameter groups {sorted(overrides)}; use defense, attack, evaluator.<name> "
+        raise ConfigError(f"unknown parameter groups {sorted(overrides)}; use suite, defense, attack, evaluator.<name> "
                           f"with <name> one of the suite's evaluators ({', '.join(suite_obj.evaluators)}) or "
                           f"prior.<name> with <name> a prior attack {attack!r} requests "
                           f"({', '.join(attack_cls.priors) or 'it requests none'})")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -26,6 +27,7 @@ from torch import nn
 
 from .assets import load_state_dict
 from .cache import Cache, content_key
+from .checkpoints import import_classifier
 from .data import DataRoles, PublicImages
 from .defense import Defense, DefenseContext
 from .errors import AssetError, ConfigError
@@ -63,10 +65,15 @@ def target_config(suite: Suite, profile: Profile, defense: Defense, data: DataRo
 
 
 def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[str, Any], data: DataRoles,
-                 cache: Cache, device: torch.device) -> Trained:
-    """The defended target (cached); ``params`` are the defense's resolved parameters."""
+                 cache: Cache, device: torch.device, imported: tuple[Path, str] | None = None) -> Trained:
+    """The defended target (cached); ``params`` are the defense's resolved parameters. ``imported``
+    (a published file and its SHA-256, ``--weights target=FILE``) replaces training: the key is then
+    the suite, the architecture and the file's checksum."""
     scope = target_config(suite, profile, defense, data)
     config = {**scope, "params": params}
+    if imported is not None:
+        config = {**suite_key(suite, data), **arch_key(suite.target_arch, suite.target_arch_params),
+                  "classes": suite.num_classes, "weights": {"target": imported[1]}}
 
     def stage_cache(name: str, stage_config: dict, build: Callable[[], dict]) -> dict:
         return cache.get_or_build("stages", {**scope, "stage": name, "config": stage_config}, build)
@@ -77,7 +84,11 @@ def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[
 
     def build() -> dict:
         torch.manual_seed(suite.train_seed)
-        model = defense.train(ctx)
+        if imported is None:
+            model = defense.train(ctx)
+        else:
+            model = defense.build(ctx).to(device)
+            import_classifier(model, imported[0])
         return {"state_dict": cpu_state(model), "natural_acc": accuracy(model, data.private_test, device)}
 
     payload = cache.get_or_build("targets", config, build)
@@ -106,13 +117,20 @@ def _judge_accuracies(model: Classifier, data: DataRoles, device: torch.device) 
 
 
 def train_evaluator(suite: Suite, data: DataRoles, cache: Cache, device: torch.device, *,
-                    shipped: bool = True, assets_dirs: tuple = ()) -> Trained:
-    """The suite's judge (cached). With ``suite.evaluator_asset`` (and ``shipped``) its weights are
-    the pinned file, identical on every machine; otherwise it is trained from the suite's recipe on
-    ``data.evaluator_train``. Its accuracy is measured on ``evaluator_test`` (every class it
+                    shipped: bool = True, assets_dirs: tuple = (), imported: tuple[Path, str] | None = None) -> Trained:
+    """The suite's judge (cached). ``imported`` (a published file and its SHA-256, ``--weights
+    evaluator=FILE``) comes first; else, with ``suite.evaluator_asset`` (and ``shipped``), its weights
+    are the pinned file, identical on every machine; otherwise it is trained from the suite's recipe
+    on ``data.evaluator_train``. Its accuracy is measured on ``evaluator_test`` (every class it
     answers) and on private_test."""
     asset = suite.evaluator_asset if shipped else None
-    if asset is not None:
+    if imported is not None:
+        config = {**suite_key(suite, data), **arch_key(suite.evaluator_arch, suite.evaluator_arch_params),
+                  "classes": suite.judge_classes, "weights": {"evaluator": imported[1]}}
+
+        def prepare(model: Classifier) -> None:
+            import_classifier(model, imported[0])
+    elif asset is not None:
         config = {**suite_key(suite, data), **arch_key(suite.evaluator_arch, suite.evaluator_arch_params),
                   "classes": suite.judge_classes, "weights": {asset.name: asset.sha256}}
 

@@ -83,8 +83,8 @@ class Suite(Component):
     controls: ClassVar[dict[str, dict[str, Any]]] = {}
     """Control rows: attack name -> ``--set`` overrides that switch its target guidance off."""
 
-    def __init__(self, data_root: str | Path | None = None):
-        super().__init__()
+    def __init__(self, data_root: str | Path | None = None, params: dict[str, Any] | None = None):
+        super().__init__(params)
         self.data_root = Path(data_root).expanduser() if data_root else None
 
     @property

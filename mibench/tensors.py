@@ -12,11 +12,19 @@ def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """Images as float32 in [0, 1], converted where they are: uint8 pixels (0-255, how large suites
+    keep their data) are divided by 255, float images pass through unchanged."""
+    return images.float().div_(255) if images.dtype == torch.uint8 else images
+
+
 @torch.no_grad()
 def batched(fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, device: torch.device,
             batch_size: int = 512) -> torch.Tensor:
-    """Apply ``fn`` to ``inputs`` in batches on ``device``; results are gathered on the CPU."""
-    return torch.cat([fn(inputs[i:i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)])
+    """Apply ``fn`` to ``inputs`` in batches on ``device``; results are gathered on the CPU. uint8
+    inputs are images: each batch goes to the device as uint8 and is converted there (:func:`as_float`)."""
+    return torch.cat([fn(as_float(inputs[i:i + batch_size].to(device))).cpu()
+                      for i in range(0, len(inputs), batch_size)])
 
 
 def nearest_same_class(query: torch.Tensor, query_labels: torch.Tensor, bank: torch.Tensor,

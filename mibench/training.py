@@ -22,7 +22,7 @@ from torch import nn
 from .data import ImageSet
 from .errors import TrainingError
 from .progress import progress
-from .tensors import batched
+from .tensors import as_float, batched
 
 TRAINER_VERSION = "1"
 """Part of every trained artifact's cache key: bump it when :func:`fit` changes results."""
@@ -107,7 +107,7 @@ def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossF
                 x = random_shift(x, recipe.augment_shift, gen)
             if on_step is not None:
                 on_step(step, total)
-            loss = loss_fn(model, x.to(device), y.to(device))
+            loss = loss_fn(model, as_float(x.to(device)), y.to(device))
             check_finite(loss, description, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mibench import assets
-from mibench.assets import Asset, locate, sha256_file
-from mibench.errors import AssetError
+from mibench.assets import Asset, find, locate, sha256_file, verify
+from mibench.errors import AssetError, MissingAssetError
 from mibench.export import export_judge
 from mibench.registries import SUITES
 from mibench.runner import Pipeline, RunOptions, run
@@ -38,6 +38,56 @@ def test_lookup_order_and_checksums(tmp_path, monkeypatch):
         locate(asset, [tmp_path / "nowhere"])
     assert str(tmp_path / "nowhere") in str(err.value) and "Rebuild them with the test." in str(err.value)
     assert assets.search_folders([first])[0] == first
+
+
+def test_a_hub_named_file_may_be_pinned_by_the_hash_prefix_in_its_name(tmp_path, monkeypatch):
+    monkeypatch.delenv("MIBENCH_ASSETS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir(), bad.mkdir()
+    (good / "tmp.pth").write_bytes(b"the distributed weights")
+    digest = sha256_file(good / "tmp.pth")
+    name = f"net-owt-{digest[:10]}.pth"  # torch hub's convention: <name>-<first 8+ hex of the SHA-256>.<ext>
+    (good / "tmp.pth").rename(good / name)
+    (bad / name).write_bytes(b"another file under the same name")
+    asset = Asset(name="net", filename=name, sha256=digest[:10], description="hub weights", obtain="Download it.")
+    assert asset.is_prefix_pin and asset.matches(digest) and not asset.matches("0" * 64)
+    assert find(asset, [good]) == (good / name, digest)  # the full SHA-256 of what was found, for cache keys
+    assert locate(asset, [bad, good]) == good / name
+    with pytest.raises(AssetError, match=rf"{bad / name} \(SHA-256 [0-9a-f]{{64}}\) does not have the expected "
+                                         rf"SHA-256 prefix {digest[:10]} \(the hash in its name"):
+        locate(asset, [bad])
+    assert verify(asset, good / name) == digest
+    with pytest.raises(AssetError, match="does not have the expected SHA-256 prefix"):
+        verify(asset, bad / name)
+
+
+def test_a_short_pin_is_refused_unless_it_is_the_hash_in_a_hub_file_name():
+    def declare(filename, sha256):
+        return Asset(name="n", filename=filename, sha256=sha256, description="d", obtain="o")
+
+    assert not declare("w.pt", "ab" * 32).is_prefix_pin  # a full SHA-256 pins any name
+    with pytest.raises(ValueError, match="may pin only a file named"):
+        declare("20180402-114759-vggface2.pt", "114759ab")  # not a hub name: the full SHA-256 is required
+    with pytest.raises(ValueError, match="may pin only a file named"):
+        declare("alexnet-owt-7be5be79.pth", "7be5be78")  # not the hash the name carries
+    with pytest.raises(ValueError, match="64 lowercase hex digits"):
+        declare("alexnet-owt-7be5be79.pth", "7be5be7")  # fewer than 8 hex digits
+    with pytest.raises(ValueError, match="64 lowercase hex digits"):
+        declare("w.pt", "sha256:" + "ab" * 32)
+    assert declare("alexnet-owt-7be5be79.pth", "7be5be79").is_prefix_pin
+
+
+def test_a_missing_file_is_a_missing_asset_error_and_a_wrong_one_is_not(tmp_path, monkeypatch):
+    monkeypatch.delenv("MIBENCH_ASSETS", raising=False)
+    (tmp_path / "w.pt").write_bytes(b"right")
+    asset = asset_for(tmp_path / "w.pt")
+    with pytest.raises(MissingAssetError, match="not found: put w.pt in one of"):
+        locate(asset, [tmp_path / "nowhere"])
+    (tmp_path / "w.pt").write_bytes(b"wrong")
+    with pytest.raises(AssetError) as err:
+        locate(asset, [tmp_path])
+    assert not isinstance(err.value, MissingAssetError)  # optional metrics skip a missing file, never a wrong one
 
 
 def test_a_state_dict_that_does_not_fit_lists_the_keys():

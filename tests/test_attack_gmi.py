@@ -90,8 +90,9 @@ def test_prior_params_are_resolved_scaled_and_overridable_and_join_the_config_ha
 
 def test_an_attack_without_priors_keeps_the_config_hash_it_had_before_priors_existed():
     spec = resolve("tiny", "none", "plg", "quick")
-    before = {k: v for k, v in spec.to_dict().items() if k not in ("seed", "prior_params")}
-    assert spec.prior_params == {} and spec.config_hash == content_key(before)[:16]
+    before = {k: v for k, v in spec.to_dict().items() if k not in ("seed", "prior_params", "suite_params", "weights")}
+    assert spec.prior_params == spec.suite_params == spec.weights == {}
+    assert spec.config_hash == content_key(before)[:16]
 
 
 def test_an_attack_requesting_an_unregistered_prior_is_refused_before_any_work(monkeypatch):

@@ -25,7 +25,7 @@ from torch import nn
 from mibench.components import param
 from mibench.prior import Prior, PriorContext
 from mibench.progress import progress
-from mibench.tensors import cpu_state
+from mibench.tensors import as_float, cpu_state
 from mibench.training import check_finite
 
 from .networks import Critic, Generator
@@ -114,7 +114,7 @@ class GMIWGAN(Prior):
         public = ctx.public.images.to(dev)
 
         def loss_d() -> torch.Tensor:
-            real = public[torch.randint(0, len(public), (p.batch_size,), device=dev)]
+            real = as_float(public[torch.randint(0, len(public), (p.batch_size,), device=dev)])
             fake = G(torch.randn(p.batch_size, p.dim_z, device=dev))
             penalty = gradient_penalty(D, real, fake, torch.rand(p.batch_size, device=dev))
             return critic_loss(D(real), D(fake), penalty, p.gp_weight)

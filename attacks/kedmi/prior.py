@@ -30,7 +30,7 @@ from mibench.attacks.gmi.networks import Generator
 from mibench.attacks.gmi.prior import frozen, train_alternating
 from mibench.components import param
 from mibench.prior import Prior, PriorContext
-from mibench.tensors import cpu_state
+from mibench.tensors import as_float, cpu_state
 
 from .networks import MinibatchDiscriminator
 
@@ -100,7 +100,7 @@ class KEDMIGAN(Prior):
         public = ctx.public.images.to(dev)
 
         def batch() -> torch.Tensor:
-            return public[torch.randint(0, len(public), (p.batch_size,), device=dev)]
+            return as_float(public[torch.randint(0, len(public), (p.batch_size,), device=dev)])
 
         def loss_d() -> torch.Tensor:
             x, x_u = batch(), batch()

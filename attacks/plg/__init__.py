@@ -29,7 +29,7 @@ from mibench.access import Access, WhiteBox
 from mibench.attack import Attack, AttackContext, Reconstructions
 from mibench.components import param, params_dict
 from mibench.progress import progress
-from mibench.tensors import cpu_state
+from mibench.tensors import as_float, cpu_state
 from mibench.training import check_finite
 
 from .augment import augment
@@ -41,7 +41,7 @@ def top_n_pseudo_labels(target: WhiteBox, images: torch.Tensor, top_n: int, devi
                         batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices into ``images`` and their pseudo-labels: the ``top_n`` most probable per class."""
     with torch.no_grad():
-        probs = torch.cat([target.logits(images[i:i + batch_size].to(device)).softmax(1).cpu()
+        probs = torch.cat([target.logits(as_float(images[i:i + batch_size].to(device))).softmax(1).cpu()
                            for i in range(0, len(images), batch_size)])
     n = min(top_n, len(images))
     index = probs.topk(n, dim=0).indices.T  # num_classes x n
@@ -79,7 +79,7 @@ class PLGMI(Attack):
     def gan_trainer(self, ctx: AttackContext) -> "GanTrainer":
         p = self.params
         index, labels = top_n_pseudo_labels(ctx.target, ctx.public.images, p.top_n, ctx.device)
-        real_x = ctx.public.images[index] * 2 - 1  # GAN space [-1, 1]
+        real_x = as_float(ctx.public.images[index]) * 2 - 1  # GAN space [-1, 1]
         return GanTrainer(self, ctx, real_x.to(ctx.device), labels.to(ctx.device))
 
     def train_gan(self, ctx: AttackContext) -> dict:
