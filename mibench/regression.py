@@ -137,7 +137,7 @@ def derive_tolerances(folder: Path, board: str, perturbed: list[tuple[str, RunRe
                "seeds_per_row": n, "rows": len(frame), "spread": spread,
                "rows_with_fewer_seeds": f"{len(board_frame) - len(frame)}: checked with the tolerances x sqrt({n} / n_seeds)"}
     if perturbed:
-        derived["perturbed"] = _widen(out, frame, perturbed)
+        derived["perturbed"] = _widen(out, board_frame, perturbed)  # every rerun row, one seed or more
     out["_derived"] = derived
     return out
 
