@@ -114,7 +114,7 @@ def loops(suite_name: str, profile: str, device: torch.device, inversion_batch: 
     batch = prof.target.batch_size
 
     def train_step() -> None:
-        x = as_float(torch.randint(0, 256, (batch, *shape), dtype=torch.uint8).to(device))
+        x = random_images(batch, shape, device)
         loss = F.cross_entropy(target(x), torch.randint(0, classes, (batch,), device=device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -140,9 +140,8 @@ def loops(suite_name: str, profile: str, device: torch.device, inversion_batch: 
         with torch.no_grad():
             judge.head(judge.features(judge_batch))
 
-    n_inv = len(budget.classes) * budget.per_class * budget.seeds
     return {"target train step": (train_step, batch), "PLG-MI GAN step": (gan.step, plg.params.batch_size),
-            "PLG-MI inversion step": (inverter.step, n_inv), "judge forward": (judge_step, 256)}
+            "PLG-MI inversion step": (inverter.step, len(inverter.z)), "judge forward": (judge_step, 256)}
 
 
 def run_bench(suite: str, device: torch.device, profile: str = "full", seconds: float = 2.0,
