@@ -6,7 +6,10 @@ An artifact is keyed by the SHA-256 of a canonical JSON of everything that deter
 ``weights_only=True``) plus ``<key>.json``, which holds the key's inputs and the payload's SHA-256.
 Both are written atomically (temporary file + rename), payload first, so a crash leaves either
 nothing or a complete entry. A payload whose checksum no longer matches is reported, deleted and
-rebuilt. The root is ``$MIBENCH_CACHE`` or ``~/.cache/mibench``.
+rebuilt. A build holds a file lock on its key (``<kind>/.<key>.lock``): a second process that
+needs the same artifact meanwhile (two seeds of one attack in a sweep) waits and reads it instead of
+building it again; the operating system releases the lock of a process that dies. The root is
+``$MIBENCH_CACHE`` or ``~/.cache/mibench``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from filelock import FileLock
 
 from .errors import CacheError
 
@@ -113,14 +117,20 @@ class Cache:
                                                  "sha256": hashlib.sha256(data).hexdigest()}, indent=1, default=str))
 
     def get_or_build(self, kind: str, config: dict, build: Callable[[], dict]) -> dict:
-        """Return the artifact determined by ``config``, building and storing it if needed."""
+        """Return the artifact determined by ``config``, building and storing it if needed; one
+        process builds a key at a time, the others wait for its result."""
         key = content_key(config)
         payload = self.load(kind, key)
-        if payload is not None:
-            self.hits.append(kind)
-            log.info("cache hit: %s %s", kind, key[:12])
-            return payload
-        payload = build()
-        self.store(kind, key, config, payload)
-        self.builds.append(kind)
+        if payload is None:
+            lock_path = self.root / kind / f".{key}.lock"
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(lock_path)):
+                payload = self.load(kind, key)  # built by another process while this one waited
+                if payload is None:
+                    payload = build()
+                    self.store(kind, key, config, payload)
+                    self.builds.append(kind)
+                    return payload
+        self.hits.append(kind)
+        log.info("cache hit: %s %s", kind, key[:12])
         return payload

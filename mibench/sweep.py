@@ -89,7 +89,9 @@ class Job:
 
 
 def jobs(specs: list[RunSpec]) -> tuple[list[Job], list[Job]]:
-    """The prepare jobs (one per distinct target and public prior) and the run jobs."""
+    """The prepare jobs (one per distinct target and public prior) and the run jobs, seed by seed:
+    rows that run side by side then rarely need the same target-scoped prior at once (the
+    cache's build lock would keep one of them waiting)."""
     targets: dict[str, Job] = {}
     priors: dict[str, Job] = {}
     runs = []
@@ -101,7 +103,7 @@ def jobs(specs: list[RunSpec]) -> tuple[list[Job], list[Job]]:
             if PRIORS.get(name).scope == "public" and prior not in priors:
                 priors[prior] = Job("prior", prior, spec, prior=name)
         runs.append(Job("run", label(spec), spec, needs=target))
-    return list(targets.values()) + list(priors.values()), runs
+    return list(targets.values()) + list(priors.values()), sorted(runs, key=lambda job: job.spec.seed)
 
 
 def _short(params: dict[str, Any]) -> str:

@@ -1,6 +1,8 @@
 """The artifact cache: build once, verify on read, rebuild what is corrupted, write atomically."""
 
 import os
+import threading
+import time
 
 import pytest
 import torch
@@ -22,6 +24,29 @@ def test_builds_once_then_reuses(tmp_path):
     assert cache.builds == ["targets"] and cache.hits == ["targets"]
     cache.get_or_build("targets", {"x": 2}, build)
     assert len(calls) == 2
+
+
+def test_a_concurrent_build_of_the_same_key_waits_instead_of_building_again(tmp_path):
+    """Two workers needing one artifact (two seeds of an attack in a sweep): one builds, one waits."""
+    calls, second_started = [], threading.Event()
+
+    def build():
+        calls.append(1)
+        second_started.wait(10)
+        time.sleep(0.3)  # the second worker has missed the cache and reached the lock by now
+        return {"w": torch.arange(3)}
+
+    results = []
+    first = threading.Thread(target=lambda: results.append(Cache(tmp_path).get_or_build("priors", {"x": 1}, build)))
+    first.start()
+    while not calls:
+        time.sleep(0.01)
+    second_started.set()
+    waiter = Cache(tmp_path)
+    results.append(waiter.get_or_build("priors", {"x": 1}, build))
+    first.join()
+    assert calls == [1] and waiter.hits == ["priors"] and waiter.builds == []
+    assert torch.equal(results[0]["w"], results[1]["w"])
 
 
 def test_key_is_independent_of_dict_order():

@@ -34,6 +34,7 @@ def test_one_prepare_job_per_target_and_per_public_prior():
     assert kinds.count("target") == 2  # none, calor
     assert kinds.count("prior") == 1  # gmi-wgan, shared by gmi and brep; kedmi-gan is target-scoped
     assert len(runs) == len(specs) and all(r.needs.startswith("target ") for r in runs)
+    assert [r.spec.seed for r in runs] == [0] * 8 + [1] * 8  # seed by seed: no two seeds of one row side by side
 
 
 def test_pending_drops_the_rows_already_on_the_board(tmp_path):
