@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mibench import determinism
 from mibench.components import param
 from mibench.defense import Defense, Ladder
 from mibench.errors import ConfigError
@@ -107,11 +108,13 @@ class BiDO(Defense):
 
     def dependence(self, x: torch.Tensor, hidden: list[torch.Tensor],
                    y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(sum_j D(X, Z_j), sum_j D(Z_j, Y))`` over the hidden representations ``hidden``."""
+        """``(sum_j D(X, Z_j), sum_j D(Z_j, Y))`` over the hidden representations ``hidden``, in
+        fp32 at every precision (kernel distances and solves do not survive bf16)."""
         measure, sigma = MEASURES[self.params.measure], self.params.sigma
-        kx, ky = gaussian_kernel(x, sigma), label_kernel(y, x.dtype)
-        kzs = [gaussian_kernel(z, sigma) for z in hidden]
-        return sum(measure(kx, kz) for kz in kzs), sum(measure(kz, ky) for kz in kzs)
+        with determinism.fp32(x.device):
+            kx, ky = gaussian_kernel(x.float(), sigma), label_kernel(y)
+            kzs = [gaussian_kernel(z.float(), sigma) for z in hidden]
+            return sum(measure(kx, kz) for kz in kzs), sum(measure(kz, ky) for kz in kzs)
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits, hidden = model.forward_intermediates(x)

@@ -14,12 +14,15 @@ The loops are the pipeline's own code on random inputs (no data set needed):
 Per loop: items per second (images through the loop's main network per step), FLOPs per item
 counted by ``torch.utils.flop_counter.FlopCounterMode`` (matrix multiplies and convolutions,
 forward and backward), achieved FLOP/s and its ratio to the device's matrix-multiply peak measured
-in the same run (fp32 on the CPU; fp32 and bf16 on CUDA). A ratio far below 1 marks the loop to
-speed up first.
+in the same run, in the loop's precision (fp32 on the CPU; fp32 and bf16 on CUDA). With
+``--precision bf16`` the loops the pipeline autocasts (target training, the attack) run under bf16
+autocast as in a run, and are compared with the bf16 peak; the judge stays fp32. A ratio far below 1
+marks the loop to speed up first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -53,6 +56,7 @@ class LoopResult:
     achieved_flops: float
     ratio_to_peak: float
     steps_timed: int
+    precision: str = "fp32"
 
 
 def sync(device: torch.device) -> None:
@@ -144,21 +148,30 @@ def loops(suite_name: str, profile: str, device: torch.device, inversion_batch: 
             "PLG-MI inversion step": (inverter.step, len(inverter.z)), "judge forward": (judge_step, 256)}
 
 
+FP32_LOOPS = ("judge forward",)
+"""Loops a run keeps in fp32 at every precision (the judge and the metrics)."""
+
+
 def run_bench(suite: str, device: torch.device, profile: str = "full", seconds: float = 2.0,
-              inversion_batch: int | None = None) -> dict:
-    if device.type == "cpu":
-        determinism.configure(determinism.thread_count(SUITES.get(suite).threads))
+              inversion_batch: int | None = None, precision: str = "fp32") -> dict:
+    determinism.configure(determinism.thread_count(SUITES.get(suite).threads), precision)
     peaks = {"fp32": matmul_peak(device, torch.float32)}
-    if device.type == "cuda":
+    if device.type == "cuda" or precision == "bf16":
         peaks["bf16"] = matmul_peak(device, torch.bfloat16)
     results = []
     for name, (step, items) in loops(suite, profile, device, inversion_batch).items():
-        flops = count_flops(step)
-        per_step, count = time_loop(step, device, seconds)
+        loop_precision = "fp32" if name in FP32_LOOPS else precision
+
+        def timed(step=step, loop_precision=loop_precision) -> None:
+            with determinism.autocast(device) if loop_precision != "fp32" else contextlib.nullcontext():
+                step()
+
+        flops = count_flops(timed)
+        per_step, count = time_loop(timed, device, seconds)
         achieved = flops / per_step
-        results.append(LoopResult(name, items, items / per_step, flops / items, achieved, achieved / peaks["fp32"],
-                                  count))
-    return {"suite": suite, "profile": profile, "device": str(device),
+        results.append(LoopResult(name, items, items / per_step, flops / items, achieved,
+                                  achieved / peaks[loop_precision], count, loop_precision))
+    return {"suite": suite, "profile": profile, "device": str(device), "precision": precision,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else determinism.describe(),
             "threads": torch.get_num_threads(), "peak_flops": peaks, "loops": [asdict(r) for r in results],
             "torch": torch.__version__}

@@ -61,17 +61,26 @@ def _no_weights(args: argparse.Namespace, command: str) -> None:
                           f"use mibench run --weights ROLE=FILE for each row")
 
 
+def _options(args: argparse.Namespace, **overrides):
+    """The run options the common arguments give (``overrides`` win)."""
+    from .runner import RunOptions
+
+    values = dict(device=args.device, precision=args.precision, cache_root=args.cache_dir, data_root=args.data_root,
+                  assets_dirs=tuple(args.assets_dir), leaderboard_dir=getattr(args, "leaderboard_dir", None))
+    if "out" not in overrides:
+        values["out"] = Path(args.out)
+    return RunOptions(**{**values, **overrides})
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .leaderboard import board_name
-    from .runner import Pipeline, RunOptions, read_sha256
+    from .runner import Pipeline, read_sha256
     from .spec import resolve
 
     files = _weights(args.weights)
     spec = resolve(args.suite, args.defense, args.attack, args.profile, args.seed, _parse_sets(args.set),
                    control=args.control, weights={role: read_sha256(path) for role, path in files.items()})
-    options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
-                         cache_root=args.cache_dir, data_root=args.data_root,
-                         assets_dirs=tuple(args.assets_dir), weights=files)
+    options = _options(args, weights=files)
     console.print(f"[bold]mibench run[/] suite={spec.suite} defense={spec.defense} attack={spec.attack}"
                   f"{' (control)' if spec.control else ''} profile={spec.profile} seed={spec.seed} config={spec.config_hash}")
     pipeline = Pipeline(spec, options)
@@ -103,12 +112,11 @@ def _print_metrics(record) -> None:
 def cmd_frontier(args: argparse.Namespace) -> int:
     from .frontier import parse_ladders, pending, plan, plot, run_frontier
     from .leaderboard import board_name, read_board
-    from .runner import Pipeline, RunOptions, run
+    from .runner import Pipeline, run
 
     _no_weights(args, "frontier")
     points = plan(args.suite, args.profile, args.attack, args.defense or None, args.seeds, parse_ladders(args.ladder))
-    options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
-                         cache_root=args.cache_dir, data_root=args.data_root, assets_dirs=tuple(args.assets_dir))
+    options = _options(args)
     pipeline = Pipeline(points[0].spec, options)
     board_dir = pipeline.leaderboard_dir()
     todo = pending(points, board_dir)
@@ -130,7 +138,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .runner import Pipeline, RunOptions
+    from .runner import Pipeline
     from .sweep import jobs, label, pending, plan, run_sweep
 
     try:
@@ -139,8 +147,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
     _no_weights(args, "sweep")
     specs = plan(args.suite, args.profile, args.defenses, args.attacks, seeds, controls=not args.no_controls)
-    options = RunOptions(device=args.device, out=Path(args.out), leaderboard_dir=args.leaderboard_dir,
-                         cache_root=args.cache_dir, data_root=args.data_root, assets_dirs=tuple(args.assets_dir))
+    options = _options(args)
     pipeline = Pipeline(specs[0], options)
     todo = pending(specs, pipeline.leaderboard_dir())
     prepare, _ = jobs(todo)
@@ -164,14 +171,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .runner import resolve_device
 
     device = resolve_device(args.device)
-    result = run_bench(args.suite, device, args.profile, args.seconds, args.inversion_batch)
+    result = run_bench(args.suite, device, args.profile, args.seconds, args.inversion_batch, args.precision)
     table = Table(title=f"mibench bench: {args.suite} ({args.profile}) on {device}, {result['threads']} threads; "
                         f"matmul peak " + ", ".join(f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in result["peak_flops"].items()))
-    for col in ("loop", "items/step", "items/s", "GFLOP/item", "TFLOP/s", "ratio to fp32 peak"):
-        table.add_column(col, justify="left" if col == "loop" else "right")
+    for col in ("loop", "precision", "items/step", "items/s", "GFLOP/item", "TFLOP/s", "ratio to peak"):
+        table.add_column(col, justify="left" if col in ("loop", "precision") else "right")
     for r in result["loops"]:
-        table.add_row(r["loop"], str(r["items_per_step"]), f"{r['items_per_s']:.4g}", f"{r['flops_per_item'] / 1e9:.4g}",
-                      f"{r['achieved_flops'] / 1e12:.4g}", f"{r['ratio_to_peak']:.3f}")
+        table.add_row(r["loop"], r["precision"], str(r["items_per_step"]), f"{r['items_per_s']:.4g}",
+                      f"{r['flops_per_item'] / 1e9:.4g}", f"{r['achieved_flops'] / 1e12:.4g}", f"{r['ratio_to_peak']:.3f}")
     stdout.print(table)
     out = Path(args.out or f"bench-{args.suite}-{device.type}.json")
     write_json(result, out)
@@ -292,14 +299,12 @@ def _show_pivot(frame, board: str, markdown: bool) -> int:
 def _check(folder: Path, board: str, args: argparse.Namespace) -> int:
     """Re-run the board's rows with their recorded configs (cold) and compare within tolerances."""
     from . import regression
-    from .runner import RunOptions, run
+    from .runner import run
 
     def rerun(spec, out: Path):
         console.print(f"[bold]check[/] {spec.defense} x {spec.attack}{' (control)' if spec.control else ''} "
                       f"seed {spec.seed} ({spec.config_hash})")
-        return run(spec, RunOptions(device=args.device, out=out, write_leaderboard=False,
-                                    cache_root=args.cache_dir, data_root=args.data_root,
-                                    assets_dirs=tuple(args.assets_dir), weights=_weights(args.weights)))
+        return run(spec, _options(args, out=out, write_leaderboard=False, weights=_weights(args.weights)))
 
     def show(result) -> None:
         table = Table(title=result.label)
@@ -329,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    common.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="fp32: deterministic (default); bf16: autocast, cuDNN autotuning and TF32 for GPU speed, "
+                             "not bit-reproducible")
     common.add_argument("--cache-dir", type=Path, default=None,
                         help="artifact cache (default: $MIBENCH_CACHE or ~/.cache/mibench)")
     common.add_argument("--data-root", type=Path, default=None, help="folder with the suite's data files")

@@ -16,15 +16,27 @@ inside those kernels. mibench therefore
 What still differs (another CPU model's rounding inside the same kernels, a machine without AVX2)
 is covered by tolerances derived from a measured spread (``mibench leaderboard tolerances``).
 Every record stores this environment.
+
+The *precision* is the one speed switch (``--precision``): ``fp32`` (the default) is the above, with
+TF32 off on a GPU; ``bf16`` trades bit-reproducibility for GPU speed: bf16 autocast around the
+target's training and the attack (autocast keeps losses, softmax and normalisations in fp32, so the
+method is unchanged; the judge and the metrics stay fp32), cuDNN autotuning, TF32 matmuls, and no
+deterministic-algorithm requirement. Artifacts trained in bf16 are cached under keys of their own
+(:func:`cache_scope`), so an fp32 run never reuses them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
+PRECISIONS = ("fp32", "bf16")
+_precision = "fp32"
 FLOAT_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 
 
@@ -39,11 +51,51 @@ def thread_count(suite_threads: int) -> int:
     return int(value) if value.strip().isdigit() and int(value) > 0 else suite_threads
 
 
-def configure(threads: int) -> None:
+def configure(threads: int, precision: str = "fp32") -> None:
+    """Threads and precision of every stage that follows (see the module's docstring)."""
     import torch
 
+    global _precision
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    _precision = precision
+    fast = precision != "fp32"
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(not fast, warn_only=True)
+    torch.backends.cudnn.benchmark = fast
+    torch.backends.cuda.matmul.allow_tf32 = fast
+    torch.backends.cudnn.allow_tf32 = fast
+
+
+def precision() -> str:
+    return _precision
+
+
+def autocast(device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when the precision is ``bf16``, else nothing.
+
+    The context wraps whole stages (training loops with their optimiser steps), so autocast's cache
+    of cast weights is off: with it on, a weight updated in place inside the region would keep
+    serving its stale bf16 copy, and the model would stop learning after its first step."""
+    import torch
+
+    if _precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, cache_enabled=False)
+
+
+def fp32(device) -> contextlib.AbstractContextManager:
+    """A region kept in fp32 inside a bf16 stage, for arithmetic that bf16 would break (the
+    cancellation in ``|a|^2 - 2 a.b + |b|^2``, a linear solve); cast its inputs with ``.float()``."""
+    import torch
+
+    return torch.autocast(torch.device(device).type, enabled=False)
+
+
+def cache_scope() -> dict[str, str]:
+    """What the precision adds to the key of a trained artifact: nothing in fp32 (the keys every
+    earlier run used), the precision otherwise."""
+    return {} if _precision == "fp32" else {"precision": _precision}
 
 
 def _cpu_model() -> str:
@@ -60,4 +112,5 @@ def describe() -> dict[str, Any]:
 
     return {"threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "env": {k: os.environ.get(k, "") for k in FLOAT_ENV}, "cpu": _cpu_model(),
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(), "precision": _precision,
+            **({"cudnn_benchmark": True} if torch.backends.cudnn.benchmark else {})}

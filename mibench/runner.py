@@ -45,6 +45,7 @@ class RunOptions:
     data_root: Path | None = None
     assets_dirs: tuple[Path, ...] = ()  # searched first for the suite's weights files (--assets-dir)
     weights: dict[str, Path] = dataclasses.field(default_factory=dict)  # --weights ROLE=FILE
+    precision: str = "fp32"  # --precision: fp32 (deterministic) or bf16 (GPU speed; determinism.py)
 
 
 def imported_files(spec: RunSpec, options: RunOptions) -> dict[str, tuple[Path, str]]:
@@ -122,7 +123,7 @@ class Pipeline:
         t, cache, dev = self.timings, self.cache, self.device
         with t.stage("data"):
             data = self.suite.load()
-        with t.stage("target"):
+        with t.stage("target"), determinism.autocast(dev):
             target = stages.train_target(self.suite, self.profile, self.defense, self.spec.defense_params, data,
                                          cache, dev, imported=self.imported.get("target"))
         with t.stage("evaluator"):
@@ -134,8 +135,9 @@ class Pipeline:
 
     def build_public_prior(self, name: str) -> None:
         """Build (or find in the cache) one of the attack's public priors, as its runs will."""
-        stages.build_public_prior(self.cache, self.suite, self.suite.load().public_images(), name,
-                                  self.spec.prior_params[name], self.device)
+        with determinism.autocast(self.device):
+            stages.build_public_prior(self.cache, self.suite, self.suite.load().public_images(), name,
+                                      self.spec.prior_params[name], self.device)
 
     def reconstruct(self, prep: "Prepared") -> tuple[Reconstructions, int]:
         """Run the attack with the access it declared, the public images and nothing private;
@@ -150,7 +152,7 @@ class Pipeline:
                             prior=stages.prior_loader(self.cache, self.suite, public, self.spec.prior_params,
                                                       self.attack.name, prep.target.key, view, self.device,
                                                       self.timings))
-        with self.timings.stage("attack"), attack_stage():
+        with self.timings.stage("attack"), attack_stage(), determinism.autocast(self.device):
             recon = self.attack.run(ctx)
         recon.images = quantize(recon.images)
         return recon, view.queries
@@ -172,7 +174,7 @@ class Pipeline:
     def configure(self) -> None:
         """The suite's thread count and deterministic kernels: every stage is computed the same
         whether it runs inside ``run`` or alone (a sweep's prepare task)."""
-        determinism.configure(determinism.thread_count(self.suite.threads))
+        determinism.configure(determinism.thread_count(self.suite.threads), self.options.precision)
 
     def run(self) -> RunRecord:
         t = self.timings

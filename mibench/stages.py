@@ -25,6 +25,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from . import determinism
 from .assets import load_state_dict
 from .cache import Cache, content_key
 from .checkpoints import import_classifier
@@ -61,7 +62,7 @@ def arch_key(arch: str, params: dict[str, Any]) -> dict[str, Any]:
 def target_config(suite: Suite, profile: Profile, defense: Defense, data: DataRoles) -> dict[str, Any]:
     return {**suite_key(suite, data), **arch_key(suite.target_arch, suite.target_arch_params),
             "recipe": dataclasses.asdict(profile.target), "trainer_version": TRAINER_VERSION,
-            "defense": defense.name, "defense_version": defense.version}
+            "defense": defense.name, "defense_version": defense.version, **determinism.cache_scope()}
 
 
 def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[str, Any], data: DataRoles,
@@ -178,7 +179,8 @@ def prior_key(suite: Suite, public: PublicImages, prior: Prior, params: dict[str
     """What determines a prior: the suite, the public images, the prior and, for a target-scoped
     prior, the target. The attack that requests it is not part of the key."""
     key = {"suite": suite.name, "suite_version": suite.version, "train_seed": suite.train_seed,
-           "public": public.fingerprint, "prior": prior.name, "prior_version": prior.version, "params": params}
+           "public": public.fingerprint, "prior": prior.name, "prior_version": prior.version, "params": params,
+           **determinism.cache_scope()}
     return {**key, "target": target_key} if prior.scope == "target" else key
 
 

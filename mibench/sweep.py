@@ -150,11 +150,19 @@ class Progress:
 
     states: dict[str, str] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
+    log: Callable[[str], None] | None = None
+    """Where a line goes at each change of state: set when the output is a log file, not a terminal
+    (a SLURM job's, ``nohup``'s), where the live table is only drawn at the end."""
 
     def set(self, name: str, state: str, detail: str = "") -> None:
+        changed = self.states.get(name) != state
         self.states[name] = state
         if detail:
             self.details[name] = detail
+        if changed and self.log is not None and state != "pending":
+            counts = self.counts()
+            self.log(f"[{counts['done'] + counts['failed']}/{len(self.states)}] {state}: {name}"
+                     + (f" ({detail})" if detail else ""))
 
     def counts(self) -> dict[str, int]:
         return {s: sum(v == s for v in self.states.values()) for s in STATES}
@@ -224,6 +232,8 @@ def run_sweep(specs: list[RunSpec], options, address: str | None = None, workers
     progress = Progress()
     for job in prepare + runs:
         progress.set(job.name, "pending")
+    if not console.is_terminal:
+        progress.log = lambda line: console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False, soft_wrap=True)
     ray = start_ray(address, workers)
     try:
         gpus = 1 if str(options.device).startswith("cuda") else 0  # Ray gives each task its own GPU

@@ -9,6 +9,7 @@ import os
 import pytest
 import torch
 
+from mibench import determinism
 from mibench.attack import AttackBudget
 from mibench.data import DataRoles, ImageSet
 from mibench.registries import SUITES
@@ -81,6 +82,14 @@ def tiny_suite():
     if "tiny" not in SUITES:
         SUITES.register()(TinySuite)
     yield TinySuite
+
+
+@pytest.fixture(autouse=True)
+def fp32_after_each_test():
+    """A test that switches the process to bf16 (``--precision``) does not leak it into the next."""
+    yield
+    if determinism.precision() != "fp32":
+        determinism.configure(determinism.thread_count(TinySuite.threads))
 
 
 @pytest.fixture(autouse=True)

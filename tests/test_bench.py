@@ -33,4 +33,15 @@ def test_the_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert {r["loop"] for r in data["loops"]} >= {"judge forward"}
     assert next(r for r in data["loops"] if r["loop"] == "PLG-MI inversion step")["items_per_step"] == 4
-    assert "ratio to fp32 peak" in capsys.readouterr().out
+    assert "ratio to peak" in capsys.readouterr().out
+
+
+def test_bf16_autocasts_the_loops_a_run_autocasts_and_compares_them_with_the_bf16_peak():
+    result = run_bench("tiny", torch.device("cpu"), "quick", seconds=0.0, precision="bf16")
+    loops = {r["loop"]: r for r in result["loops"]}
+    assert result["precision"] == "bf16" and set(result["peak_flops"]) == {"fp32", "bf16"}
+    assert loops["judge forward"]["precision"] == "fp32"  # the judge stays fp32 in a run
+    for name in ("target train step", "PLG-MI GAN step", "PLG-MI inversion step"):
+        r = loops[name]
+        assert r["precision"] == "bf16"
+        assert r["ratio_to_peak"] == pytest.approx(r["achieved_flops"] / result["peak_flops"]["bf16"])

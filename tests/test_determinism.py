@@ -4,7 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mibench import determinism
+from mibench.errors import ConfigError
 
 
 def test_thread_count_is_the_suites_unless_overridden(monkeypatch):
@@ -31,3 +34,43 @@ def test_the_record_describes_the_float_environment():
     env = determinism.describe()
     assert env["threads"] == 1 and env["deterministic_algorithms"] is True
     assert set(env["env"]) == set(determinism.FLOAT_ENV) and env["cpu"]
+
+
+def test_bf16_turns_on_autocast_autotuning_and_keys_trained_artifacts_apart():
+    import torch
+
+    determinism.configure(1)
+    assert determinism.cache_scope() == {} and not torch.backends.cudnn.benchmark
+    with determinism.autocast("cpu"):
+        assert torch.nn.Linear(4, 2)(torch.ones(1, 4)).dtype == torch.float32
+    determinism.configure(1, "bf16")
+    with determinism.autocast("cpu"):
+        assert torch.nn.Linear(4, 2)(torch.ones(1, 4)).dtype == torch.bfloat16
+        assert torch.nn.functional.cross_entropy(torch.ones(1, 2, dtype=torch.bfloat16), torch.zeros(1).long()).dtype \
+            == torch.float32  # autocast keeps the loss in fp32: the method is unchanged
+    env = determinism.describe()
+    assert env["precision"] == "bf16" and env["cudnn_benchmark"] and not env["deterministic_algorithms"]
+    assert determinism.cache_scope() == {"precision": "bf16"}
+    determinism.configure(1)
+    assert determinism.describe()["precision"] == "fp32" and torch.are_deterministic_algorithms_enabled()
+
+
+def test_an_unknown_precision_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="fp32, bf16"):
+        determinism.configure(1, "fp8")
+
+
+def test_a_weight_updated_inside_the_bf16_region_is_seen_by_the_next_forward():
+    """The region wraps whole training loops: a cached bf16 copy of a weight would go stale."""
+    import torch
+
+    layer = torch.nn.Linear(4, 1, bias=False)
+    opt = torch.optim.SGD(layer.parameters(), lr=1.0)
+    determinism.configure(1, "bf16")
+    with determinism.autocast("cpu"):
+        before = layer(torch.ones(1, 4))
+        before.float().sum().backward()
+        opt.step()
+        after = layer(torch.ones(1, 4))
+    determinism.configure(1)
+    assert after.item() == pytest.approx(before.item() - 4.0, abs=0.05)  # w -= 1 * x, so w.x drops by |x|^2 = 4

@@ -208,3 +208,40 @@ def test_the_grid_marks_each_reconstruction_with_the_judges_verdict(tmp_path):
 
     green, red = count(SUCCESS), count(FAILURE)
     assert red > 0 and abs(green - 3 * red) <= 0.1 * green  # three green frames, one red
+
+
+def test_a_bf16_run_autocasts_the_attack_keeps_the_judge_fp32_and_caches_its_target_apart(tmp_path, monkeypatch,
+                                                                                           private_cache):
+    from mibench.registries import ATTACKS
+
+    plg, seen = ATTACKS.get("plg"), []
+    original = plg.run
+
+    def watched(self, ctx):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return original(self, ctx)
+
+    monkeypatch.setattr(plg, "run", watched)
+    spec = resolve("tiny", "none", "plg", "quick", seed=0)
+    fp32 = run(spec, options(tmp_path / "a"))
+    bf16 = run(spec, options(tmp_path / "b", precision="bf16"))
+    assert seen == [False, True]
+    assert fp32.float_env["precision"] == "fp32" and bf16.float_env["precision"] == "bf16"
+    assert len(list((private_cache / "targets").glob("*.pt"))) == 2  # a bf16 target is never reused in fp32
+    assert len(list((private_cache / "evaluators").glob("*.pt"))) == 1  # the judge is fp32 at every precision
+    assert 0 <= bf16.metrics["attack_acc_top1"] <= 1 and bf16.natural_acc > 0.5
+
+
+BF16_ROWS = [(d, "gmi") for d in ("bido", "calor", "ls", "mid", "tl")] + [
+    ("none", a) for a in ("brep", "gmi", "kedmi", "lomma-gmi", "lomma-kedmi", "plg", "rlb")]
+
+
+@pytest.mark.parametrize("defense,attack", BF16_ROWS)
+def test_every_defense_and_attack_trains_and_runs_in_bf16(tmp_path, defense, attack):
+    """bf16 must not break a component (BiDO's kernel solves run in fp32 inside the bf16 stage)."""
+    from mibench.registries import ATTACKS, DEFENSES
+
+    assert {d for d, _ in BF16_ROWS} == set(DEFENSES.names()) - {"none"} | {"none"}
+    assert {a for _, a in BF16_ROWS} == set(ATTACKS.names())
+    record = run(resolve("tiny", defense, attack, "quick", seed=0), options(tmp_path, precision="bf16"))
+    assert record.natural_acc > 0.5 and 0 <= record.metrics["attack_acc_top1"] <= 1

@@ -84,13 +84,17 @@ def test_a_failed_task_is_reported_and_the_others_finish():
     _, runs = sweep.jobs(specs)
     ray = FakeRay(fail={runs[1].name})
     ray.results["started"] = set()
-    progress = sweep.Progress()
+    lines = []
+    progress = sweep.Progress(log=lines.append)
     for job in runs:
         progress.set(job.name, "pending")
     failed = sweep._phase(ray, FakeTask(ray), FakeTracker(), runs, None, progress, lambda: None)
     assert failed == {runs[1].name}
     assert progress.counts() == {"pending": 0, "running": 0, "done": 2, "failed": 1}
     assert "worker died running" in progress.details[runs[1].name]
+    # a log file gets one line per change of state, counting the finished tasks
+    assert len(lines) == 3 and lines[-1].startswith("[3/3] ")
+    assert any(line.startswith("[2/3] failed: none x plg seed 1 (") and "worker died" in line for line in lines)
 
 
 def test_a_ray_address_that_does_not_answer_is_an_error_within_seconds():
