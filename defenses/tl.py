@@ -37,13 +37,18 @@ import torch
 from torch import nn
 
 from mibench.components import param
-from mibench.data import ImageSet
+from mibench.data import UNLABELLED, ImageSet
 from mibench.defense import Defense, DefenseContext, Ladder
+from mibench.errors import ConfigError
 from mibench.models import Backbone, Classifier
 
 
 def public_with_indexed_labels(public: ImageSet) -> ImageSet:
-    """``public`` with its labels remapped to 0..K-1 in sorted order (MNIST's 5-9 become 0-4)."""
+    """``public`` with its labels remapped to 0..K-1 in sorted order (MNIST's 5-9 become 0-4); a
+    public set without labels (FFHQ) is a :class:`ConfigError`: pre-training needs classes."""
+    if bool((public.labels == UNLABELLED).any()):
+        raise ConfigError("TL (tl) pre-trains on the public data's labels, and this suite's public set has none "
+                          "(FFHQ); use a labelled public set, e.g. --set suite.public=celeba or facescrub")
     _, labels = torch.unique(public.labels, return_inverse=True)
     return ImageSet(public.images, labels)
 

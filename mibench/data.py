@@ -32,6 +32,11 @@ def attack_stage():
         _IN_ATTACK.reset(token)
 
 
+UNLABELLED = -1
+"""The label of every image of a public set that comes without classes (FFHQ): defenses that train
+on public labels (TL) refuse such a set."""
+
+
 @dataclass
 class ImageSet:
     """Images N x C x H x W, float32 in [0, 1] or uint8 (0-255, how large suites keep them in

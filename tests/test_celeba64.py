@@ -13,6 +13,7 @@ from PIL import Image
 from torch import nn
 
 from mibench.cli import main
+from mibench.data import UNLABELLED
 from mibench.errors import DataSourceError
 from mibench.models import Classifier
 from mibench.registries import MODELS, SUITES
@@ -131,6 +132,18 @@ def test_ffhq_as_the_public_role(celeba):
         face(i, size=(128, 128)).save(root / "thumbnails128x128" / "00000" / f"{i:05d}.png")
     data = suite(root, split, public="ffhq").load()
     assert data.public.images.shape == (3, 3, 64, 64) and data.public.images.dtype == torch.uint8
+    assert data.public.labels.tolist() == [UNLABELLED] * 3  # FFHQ has no identities
+
+
+def test_facescrub_as_the_public_role_is_labelled_by_its_identity_folders(celeba):
+    root, split = celeba
+    for name, count in (("zoe", 2), ("adam", 1)):
+        (root / "facescrub" / name).mkdir(parents=True)
+        for i in range(count):
+            face(10 + i, size=(90, 120)).save(root / "facescrub" / name / f"{i}.jpg")
+    data = suite(root, split, public="facescrub").load()
+    assert data.public.images.shape == (3, 3, 64, 64)
+    assert data.public.labels.tolist() == [0, 1, 1]  # adam/0.jpg, zoe/0.jpg, zoe/1.jpg
 
 
 @pytest.mark.slow

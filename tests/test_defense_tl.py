@@ -7,7 +7,7 @@ import torch
 
 from mibench.cache import Cache
 from mibench.components import resolve_params
-from mibench.data import ImageSet
+from mibench.data import UNLABELLED, ImageSet
 from mibench.defense import DefenseContext
 from mibench.defenses.tl import TransferLearning, freeze, public_with_indexed_labels
 from mibench.errors import ConfigError
@@ -32,6 +32,12 @@ def context(cache=None) -> DefenseContext:
 def test_public_labels_are_indexed_in_sorted_order():
     public = ImageSet(torch.zeros(4, 1, 2, 2), torch.tensor([7, 5, 5, 9]))
     assert public_with_indexed_labels(public).labels.tolist() == [1, 0, 0, 2]
+
+
+def test_an_unlabelled_public_set_is_refused_with_the_labelled_ones_named():
+    public = ImageSet(torch.zeros(2, 1, 2, 2), torch.full((2,), UNLABELLED))
+    with pytest.raises(ConfigError, match="suite.public=celeba or facescrub"):
+        public_with_indexed_labels(public)
 
 
 def test_freeze_returns_the_frozen_layers_and_their_batchnorms():

@@ -6,7 +6,8 @@ Data roles, from the field's split files (GMI, KED-MI, PLG-MI, MIBench; shipped 
 - private_test: 3,009 images of the same identities;
 - public: 30,000 images of 6,453 other identities (their labels serve TL's pre-training only;
   attacks get the images without labels). ``--set suite.public=ffhq`` or ``facescrub`` replaces it
-  by FFHQ (thumbnails, centre crop 88, resize 64) or FaceScrub (a user folder of face images).
+  by FFHQ (thumbnails, centre crop 88, resize 64; unlabelled, so TL refuses it) or FaceScrub (a
+  user folder of face images, one folder per identity, which gives the labels).
 The user brings the images: ``--data-root DIR`` holding CelebA's aligned images as distributed
 (``DIR/img_align_celeba/000001.jpg`` ...) or in torchvision's layout
 (``DIR/celeba/img_align_celeba/``); FFHQ as ``DIR/thumbnails128x128/**/*.png``; FaceScrub as
@@ -40,7 +41,7 @@ from PIL import Image
 from ..attack import AttackBudget
 from ..cache import default_root
 from ..components import param
-from ..data import DataRoles, ImageSet
+from ..data import UNLABELLED, DataRoles, ImageSet
 from ..errors import DataSourceError
 from ..suite import Profile, Suite
 from ..training import TrainRecipe
@@ -236,7 +237,8 @@ class CelebA64Suite(Suite):
         return DataRoles(private_train=sets["private_train"], private_test=sets["private_test"], public=public)
 
     def _other_public(self) -> ImageSet:
-        """FFHQ or FaceScrub as the public role (unlabelled: every label is 0)."""
+        """FFHQ (unlabelled: every label is :data:`UNLABELLED`) or FaceScrub (labelled by its identity
+        folders, in sorted order) as the public role."""
         if self.params.public == "ffhq":
             folder, patterns = self.data_root / "thumbnails128x128", ("*.png", "*/*.png")
             layout = f"{folder}/ with FFHQ's 128 x 128 thumbnails (thumbnails128x128/00000/00000.png ...)"
@@ -259,4 +261,9 @@ class CelebA64Suite(Suite):
         size = (128, 128) if self.params.public == "ffhq" else None
         array = cached_array(self.params.public, paths, f"{self.params.public} resize {SIDE}", lambda: decode_all(
             paths, box, size, f"{self.params.public} images", f"put {layout}"))
-        return ImageSet(_images(array, slice(None)), torch.zeros(len(paths), dtype=torch.long))
+        if self.params.public == "ffhq":
+            labels = torch.full((len(paths),), UNLABELLED, dtype=torch.long)
+        else:
+            identities = {name: i for i, name in enumerate(sorted({p.parent.name for p in paths}))}
+            labels = torch.tensor([identities[p.parent.name] for p in paths], dtype=torch.long)
+        return ImageSet(_images(array, slice(None)), labels)
