@@ -279,7 +279,8 @@ def _show_pivot(frame, board: str, markdown: bool) -> int:
     ranked_cols = [c for c in ranked.columns if not c.endswith("_sd")]
     if markdown:
         grid_md = lb.markdown(grid.reset_index(), ["defense", *grid.columns])
-        stdout.print(grid_md + "\n\n" + lb.markdown(ranked, ranked_cols), markup=False, highlight=False, soft_wrap=True)
+        stdout.print(grid_md + "\n\n" + lb.markdown(ranked, ranked_cols) + "\n\n" + lb.WORST_CASE_NOTE + ".",
+                     markup=False, highlight=False, soft_wrap=True)
         return 0
     table = Table(title=f"{board}: attack top-1 accuracy, defense x attack (default strengths)")
     for col in ["defense", *grid.columns]:
@@ -287,7 +288,8 @@ def _show_pivot(frame, board: str, markdown: bool) -> int:
     for defense, row in grid.iterrows():
         table.add_row(defense, *row.tolist())
     stdout.print(table)
-    table = Table(title=f"{board}: defenses ranked by their worst case over attacks (lower: more private)")
+    table = Table(title=f"{board}: defenses ranked by their worst case over attacks (lower: more private)",
+                  caption=lb.WORST_CASE_NOTE)
     for col in ranked_cols:
         table.add_column(col)
     for _, row in ranked.iterrows():

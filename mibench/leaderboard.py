@@ -220,20 +220,28 @@ def pivot(frame: pd.DataFrame, metric: str = "attack_acc_top1") -> pd.DataFrame:
                         columns=attacks)
 
 
+WORST_CASE_NOTE = ("attacks k/N: the defense met k of the board's N attacks; a defense that missed some ranks after "
+                   "those that met them all (`mibench sweep` fills the grid)")
+
+
 def worst_case(frame: pd.DataFrame, metric: str = "attack_acc_top1") -> pd.DataFrame:
     """Per defense (default strength): natural accuracy, the highest mean ``metric`` over the attacks
     and the attack that reached it; ranked from the most private (lowest worst case) down
-    (RobustBench ranks by the worst case over attacks in the same way)."""
+    (RobustBench ranks by the worst case over attacks in the same way). ``attacks`` is "k/N": the
+    defense met k of the N attacks on the board; a defense that missed some ranks after every
+    defense that met them all, since its worst case may not be worst yet."""
     rows = default_rows(frame)
     rows = rows[~rows["control"].astype(bool)]
+    total = rows["attack"].nunique()
     out = []
     for defense, group in rows.groupby("defense"):
         worst = group.loc[group[metric].idxmax()]
         out.append({"defense": defense, "natural_acc": group["natural_acc"].mean(), f"worst_{metric}": worst[metric],
                     f"worst_{metric}_sd": worst.get(f"{metric}_sd", float("nan")), "worst_attack": worst["attack"],
-                    "attacks": len(group)})
+                    "attacks": f"{group['attack'].nunique()}/{total}", "_missing": total - group["attack"].nunique()})
     table = pd.DataFrame(out, columns=["defense", "natural_acc", f"worst_{metric}", f"worst_{metric}_sd", "worst_attack",
-                                       "attacks"])
-    table = table.sort_values(f"worst_{metric}", kind="stable").reset_index(drop=True)
+                                       "attacks", "_missing"])
+    table = table.sort_values(["_missing", f"worst_{metric}"], kind="stable").drop(columns="_missing")
+    table = table.reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))
     return table

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cache import atomic_write_text
-from .leaderboard import cell, pivot, read_board, worst_case
+from .leaderboard import WORST_CASE_NOTE, cell, pivot, read_board, worst_case
 
 COLUMNS = ["defense", "strength", "attack", "control", "n_seeds", "natural_acc", "attack_acc_top1", "attack_acc_top5",
            "knn_dist", "fid", "attack_queries"]
@@ -86,7 +86,8 @@ def board_page(board_dir: Path, board: str, out: Path) -> str:
                   _table(grid.reset_index(), ["defense", *grid.columns], sortable=False)]
         ranked = worst_case(frame)
         parts += ["<h2>Defenses ranked by their worst case over attacks (lower: more private)</h2>",
-                  _table(ranked, [c for c in ranked.columns if not c.endswith("_sd")])]
+                  _table(ranked, [c for c in ranked.columns if not c.endswith("_sd")]),
+                  f'<p class="note">{html.escape(WORST_CASE_NOTE)}.</p>']
     frontier = board_dir / f"{board}-frontier.png"
     if frontier.is_file():
         shutil.copyfile(frontier, out / "img" / frontier.name)

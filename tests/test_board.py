@@ -150,10 +150,12 @@ def test_the_pivot_and_the_worst_case_over_attacks_use_the_default_strength_rows
         _row("calor", "plg", 0.3), _row("calor", "gmi", 0.5),
         _row("calor", "plg", 0.01, config_hash="0123456789abcdef"),  # a frontier point: not the default
         _row("none", "plg", 0.1, control=True),
+        _row("mid", "plg", 0.2),  # attacked by one of the two attacks only
     ])
     grid = pivot(frame)
-    assert list(grid.index) == ["none", "calor", "(control)"] and list(grid.columns) == ["gmi", "plg"]
-    assert grid.loc["none", "plg"] == "0.8 ± 0.1" and grid.loc["calor", "plg"] == "0.3"
+    assert list(grid.index) == ["none", "calor", "mid", "(control)"] and list(grid.columns) == ["gmi", "plg"]
+    assert grid.loc["none", "plg"] == "0.8 ± 0.1" and grid.loc["calor", "plg"] == "0.3" and grid.loc["mid", "gmi"] == ""
     ranked = worst_case(frame)
-    assert ranked[["rank", "defense", "worst_attack"]].values.tolist() == [[1, "calor", "gmi"], [2, "none", "plg"]]
-    assert ranked["worst_attack_acc_top1"].tolist() == [0.5, 0.8]
+    assert ranked[["rank", "defense", "worst_attack", "attacks"]].values.tolist() == [
+        [1, "calor", "gmi", "2/2"], [2, "none", "plg", "2/2"], [3, "mid", "plg", "1/2"]]  # incomplete: last
+    assert ranked["worst_attack_acc_top1"].tolist() == [0.5, 0.8, 0.2]
