@@ -54,6 +54,19 @@ def test_minibatch_discrimination_sums_the_similarity_to_the_other_samples():
     assert out[:, :2].tolist() == [[0.0, 5.0], [1.0, 5.0], [3.0, 5.0]]
 
 
+def test_each_kernel_of_minibatch_discrimination_is_summed_on_its_own():
+    mbd = MinibatchDiscrimination(2, kernels=2, kernel_dim=1)
+    with torch.no_grad():
+        mbd.T.copy_(torch.eye(2))  # kernel b reads feature b
+    x = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 1.0]], requires_grad=True)
+    out = mbd(x)
+    e = math.exp
+    assert out[:, 2].tolist() == pytest.approx([e(-1) + e(-3), e(-1) + e(-2), e(-3) + e(-2)])
+    assert out[:, 3].tolist() == pytest.approx([e(-2) + e(-1), e(-2) + e(-1), e(-1) + e(-1)])
+    out[:, 2:].sum().backward()  # d/dx_i0 of sum_i,j exp(-|x_i0 - x_j0|): 2 sum_j -sign(x_i0 - x_j0) exp(-|.|)
+    assert x.grad[0, 0].item() == pytest.approx(2 * (e(-1) + e(-3)))
+
+
 def test_the_discriminator_returns_features_and_class_logits():
     f, logits = MinibatchDiscriminator((1, 32, 32), num_classes=5, width=4)(torch.rand(3, 1, 32, 32))
     assert f.shape == (3, 16 * 16) and logits.shape == (3, 5)

@@ -26,9 +26,9 @@ class MinibatchDiscrimination(nn.Module):
         self.kernels, self.kernel_dim = kernels, kernel_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = (x @ self.T).view(len(x), self.kernels, self.kernel_dim)
-        distance = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # N x N x B
-        return torch.cat([x, torch.exp(-distance).sum(0) - 1], 1)  # minus exp(0) = 1: j = i
+        m = (x @ self.T).view(len(x), self.kernels, self.kernel_dim).transpose(0, 1)  # B x N x C
+        distance = torch.cdist(m, m, p=1)  # B x N x N, without the N x N x B x C difference tensor
+        return torch.cat([x, torch.exp(-distance).sum(2).T - 1], 1)  # minus exp(0) = 1: j = i
 
 
 class MinibatchDiscriminator(nn.Module):
