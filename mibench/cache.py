@@ -6,7 +6,7 @@ An artifact is keyed by the SHA-256 of a canonical JSON of everything that deter
 ``weights_only=True``) plus ``<key>.json``, which holds the key's inputs and the payload's SHA-256.
 Both are written atomically (temporary file + rename), payload first, so a crash leaves either
 nothing or a complete entry. A payload whose checksum no longer matches is reported, deleted and
-rebuilt. A build holds a file lock on its key (``<kind>/.<key>.lock``): a second process that
+rebuilt. A build holds a file lock on its key (``locks/<kind>-<key>.lock``): a second process that
 needs the same artifact meanwhile (two seeds of one attack in a sweep) waits and reads it instead of
 building it again; the operating system releases the lock of a process that dies. The root is
 ``$MIBENCH_CACHE`` or ``~/.cache/mibench``.
@@ -122,7 +122,7 @@ class Cache:
         key = content_key(config)
         payload = self.load(kind, key)
         if payload is None:
-            lock_path = self.root / kind / f".{key}.lock"
+            lock_path = self.root / "locks" / f"{kind}-{key}.lock"
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(lock_path)):
                 payload = self.load(kind, key)  # built by another process while this one waited

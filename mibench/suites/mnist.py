@@ -80,8 +80,8 @@ FULL_NOTES = {
     "gmi-wgan": "GMI's 32 px WGAN-GP at width 16 instead of 64, 600 generator steps (3,000 critic steps, about "
                 "5.6 passes over the 34k public digits) instead of 18,750: trained once per suite and shared",
     "kedmi": "400 recovery steps (steps x 1/6 of 2,400)",
-    "kedmi-gan": "GAN width 16 instead of 64, 300 generator steps (as PLG-MI's GAN here) instead of 18,750; "
-                 "trained once per target",
+    "kedmi-gan": "GAN width 16 instead of 64, 600 generator steps (as GMI's WGAN-GP here) instead of 18,750; "
+                 "trained once per target (at 300 steps its samples were still noise, not digits)",
     "lomma-gmi": "LOMMA on GMI: lr 1e-2 (GMI's MNIST value), 250 inversion steps (steps x 1/6 of GMI's 1,500); "
                  "logit loss, p_reg from 5,000 public digits, coef 1, the target and 3 surrogates, as the paper",
     "lomma-kedmi": "LOMMA on KED-MI: 400 recovery steps (steps x 1/6 of 2,400); LOMMA's terms as the paper",
@@ -113,7 +113,7 @@ PROFILES = {
         budget_scale={"epochs": 0.2, "iterations": 1 / 100, "steps": 1 / 6},
         components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 1000, "gan_width": 8, "hflip": False},
                     "attacks.gmi": {"lr": 1e-2}, "priors.gmi-wgan": {"width": 16, "generator_steps": 600},
-                    "priors.kedmi-gan": {"width": 16, "generator_steps": 300},
+                    "priors.kedmi-gan": {"width": 16, "generator_steps": 600},
                     "attacks.lomma-gmi": {"lr": 1e-2}, "attacks.rlb": {"batch_size": 64},
                     "priors.lomma-surrogates": {"surrogates": (("mcnn", {"width": 0.25}), ("mcnn", {"width": 0.375}),
                                                                ("mcnn", {"width": 0.5})), "epochs": 1.0}},
