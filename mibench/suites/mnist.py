@@ -91,7 +91,10 @@ FULL_NOTES = {
     "rlb": "400 episodes per agent (iterations x 1/100 of 40,000) for 25 agents (5 classes x 5 seeds), each keeping "
            "its 4 most confident test images; replay batch 64 instead of 256, so SAC updates start after 64 episodes "
            "instead of 256; 2 target queries per agent and episode (20,000 in all)",
-    "brep": "patience 167 and at most 1,667 steps (steps x 1/6 of 1,000 and of mibench's bound 10,000)",
+    "brep": "patience 167 (steps x 1/6 of 1,000), at most 400 steps of the whole batch (mibench's bound; a step "
+            "queries 100 latents x 33 points, about 180 GFLOP of target and generator on these 2 cores, so the "
+            "scaled bound 1,667 cost 2-4 hours per seed); attack_notes.stopped_by_max_steps counts the latents "
+            "still walking at the bound",
     "plg": "top_n = 1000 pseudo-labelled images per class instead of 30 (5 classes, 34k public images); GAN width 8 "
            "instead of 64; no horizontal flip in the augmentation (digits are not mirror-symmetric)",
 }
@@ -115,6 +118,7 @@ PROFILES = {
                     "attacks.gmi": {"lr": 1e-2}, "priors.gmi-wgan": {"width": 16, "generator_steps": 600},
                     "priors.kedmi-gan": {"width": 16, "generator_steps": 600},
                     "attacks.lomma-gmi": {"lr": 1e-2}, "attacks.rlb": {"batch_size": 64},
+                    "attacks.brep": {"max_steps": 400},
                     "priors.lomma-surrogates": {"surrogates": (("mcnn", {"width": 0.25}), ("mcnn", {"width": 0.375}),
                                                                ("mcnn", {"width": 0.5})), "epochs": 1.0}},
         notes=FULL_NOTES,
