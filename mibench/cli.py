@@ -218,7 +218,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 SHOWN = ["defense", "strength", "attack", "control", "n_seeds", "natural_acc", "attack_acc_top1", "attack_acc_top5", "knn_dist",
-         "fid", "fid_backbone"]
+         "fid", "attack_queries", "fid_backbone"]
 
 
 def _board(args: argparse.Namespace) -> str:
@@ -257,6 +257,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.action == "show" and args.pivot:
         return _show_pivot(frame, board, args.markdown)
     if args.action == "show":
+        for column in ("defense", "attack"):
+            wanted = getattr(args, column)
+            if wanted:
+                frame = frame[frame[column].isin(wanted.split(","))]
         shown = [c for c in SHOWN if c in frame.columns]
         if args.markdown:
             stdout.print(lb.markdown(frame, shown), markup=False, highlight=False, soft_wrap=True)
@@ -432,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb_p.add_argument("--profile", default="full")
     lb_p.add_argument("--dir", default=str(DEFAULT_BOARDS), help="leaderboard folder (default: ./leaderboards)")
     lb_p.add_argument("--markdown", action="store_true", help="show: print a Markdown table on standard output")
+    lb_p.add_argument("--defense", default="", help="show: only these defenses (comma-separated)")
+    lb_p.add_argument("--attack", default="", help="show: only these attacks (comma-separated)")
     lb_p.add_argument("--pivot", action="store_true",
                       help="show: the defense x attack view and the defenses ranked by their worst case over attacks")
     lb_p.set_defaults(func=cmd_leaderboard)

@@ -41,6 +41,12 @@ def test_run_show_and_check_a_leaderboard(tmp_path, capsys):
 
     assert main(["leaderboard", "show", "--suite", "tiny", "--profile", "quick", "--dir", str(boards)]) == 0
     assert "calor" in capsys.readouterr().out
+    show = ["leaderboard", "show", "--suite", "tiny", "--profile", "quick", "--dir", str(boards), "--markdown"]
+    assert main([*show, "--defense", "none,calor"]) == 0
+    table = capsys.readouterr().out
+    assert "| calor |" in table and "attack_queries" in table
+    assert main([*show, "--defense", "none"]) == 0
+    assert "| calor |" not in capsys.readouterr().out
 
     (boards / "tolerances.json").write_text(json.dumps({"tiny-quick": {"natural_acc": 0.01, "attack_acc_top1": 0.01}}))
     check = ["leaderboard", "check", "--suite", "tiny", "--profile", "quick", "--dir", str(boards), "--device", "cpu"]
