@@ -139,19 +139,33 @@ class Pipeline:
             stages.build_public_prior(self.cache, self.suite, self.suite.load().public_images(), name,
                                       self.spec.prior_params[name], self.device)
 
+    def build_target_prior(self, name: str) -> None:
+        """Build (or find in the cache) one of the attack's target-scoped priors, through the
+        attack's access view, as its runs will."""
+        self.configure()
+        prep = self.prepare()
+        public = prep.data.public_images()
+        with determinism.autocast(self.device):
+            self._prior_loader(prep, public, self._view(prep))(name)
+
+    def _view(self, prep: "Prepared"):
+        return view_for(self.attack.access, prep.target.model, self.suite.num_classes, self.suite.image_shape,
+                        query_budget=self.attack.query_budget(), owner=f"attack {self.attack.name!r}")
+
+    def _prior_loader(self, prep: "Prepared", public, view):
+        return stages.prior_loader(self.cache, self.suite, public, self.spec.prior_params, self.attack.name,
+                                   prep.target.key, view, self.device, self.timings)
+
     def reconstruct(self, prep: "Prepared") -> tuple[Reconstructions, int]:
         """Run the attack with the access it declared, the public images and nothing private;
         returns the reconstructions (8-bit quantised, as saved) and the number of target queries."""
         public = prep.data.public_images()
-        view = view_for(self.attack.access, prep.target.model, self.suite.num_classes, self.suite.image_shape,
-                        query_budget=self.attack.query_budget(), owner=f"attack {self.attack.name!r}")
+        view = self._view(prep)
         ctx = AttackContext(target=view, public=public, budget=self.profile.budget, image_shape=self.suite.image_shape,
                             num_classes=self.suite.num_classes, device=self.device, seed=self.spec.seed,
                             artifact=stages.attack_artifact(self.cache, prep.target.key, public, self.attack.name,
                                                             self.attack.version, view),
-                            prior=stages.prior_loader(self.cache, self.suite, public, self.spec.prior_params,
-                                                      self.attack.name, prep.target.key, view, self.device,
-                                                      self.timings))
+                            prior=self._prior_loader(prep, public, view))
         with self.timings.stage("attack"), attack_stage(), determinism.autocast(self.device):
             recon = self.attack.run(ctx)
         recon.images = quantize(recon.images)

@@ -2,17 +2,19 @@
 
 The grid is resolved before anything runs (an unknown name or parameter fails up front), then
 the rows already on the board are dropped: a rerun of an interrupted sweep resumes with the rest.
-The work runs in two phases on a Ray instance (a local one by default, an existing cluster with
-``--address``):
+The work is a graph of tasks on a Ray instance (a local one by default, an existing cluster with
+``--address``), each started as soon as the tasks it needs are done:
 
-1. *prepare*: one task per distinct target (the defense's training, the judge, its private
-   features) and one per distinct public prior (``scope = "public"``, e.g. GMI's WGAN-GP): each is
+1. *prepare*: one task per distinct public prior (``scope = "public"``, e.g. GMI's WGAN-GP), one
+   per distinct target (the defense's training, the judge, its private features), and, once its
+   target is done, one per distinct target-scoped prior (KED-MI's GAN, LOMMA's surrogates): each is
    built once and stored in the content-addressed cache;
-2. *runs*: one task per (defense, attack, seed) row; each finds its target and priors in the cache
-   and adds its record to the board under the board's file lock.
+2. *runs*: one task per (defense, attack, seed) row, started when its target and priors are done;
+   each finds them in the cache and adds its record to the board under the board's file lock. A
+   row that needs no long prior (GMI on a new target) runs while another worker trains a GAN.
 
-A failed task is reported with its error and does not stop the others; the runs of a defense whose
-target failed are reported failed without running. Tasks see the cache, output and leaderboard
+A failed task is reported with its error and does not stop the others; the tasks that need it are
+reported failed without running. Tasks see the cache, output and leaderboard
 folders by path, so a cluster of several machines needs them on a shared filesystem (README,
 "Sweeps on a cluster").
 """
@@ -79,31 +81,38 @@ def label(spec: RunSpec) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One Ray task: ``kind`` is ``target``, ``prior`` or ``run``."""
+    """One Ray task: ``kind`` is ``target``, ``prior`` or ``run``; ``needs`` names the jobs it waits for."""
 
     kind: str
     name: str
     spec: RunSpec
     prior: str = ""
-    needs: str = ""  # the name of the target job this run depends on
+    needs: tuple[str, ...] = ()
 
 
 def jobs(specs: list[RunSpec]) -> tuple[list[Job], list[Job]]:
-    """The prepare jobs (one per distinct target and public prior) and the run jobs, seed by seed:
-    rows that run side by side then rarely need the same target-scoped prior at once (the
-    cache's build lock would keep one of them waiting)."""
+    """The prepare jobs (public priors, targets, then target-scoped priors, one per distinct
+    artifact) and the run jobs, seed by seed: rows that run side by side then rarely need the
+    same artifact at once. Ray starts ready tasks in this order, so the long builds start first."""
+    public: dict[str, Job] = {}
     targets: dict[str, Job] = {}
-    priors: dict[str, Job] = {}
+    scoped: dict[str, Job] = {}
     runs = []
     for spec in specs:
         target = f"target {spec.defense} ({_short(spec.defense_params)})"
         targets.setdefault(target, Job("target", target, spec))
+        needs = [target]
         for name, params in spec.prior_params.items():
-            prior = f"prior {name} ({_short(params)})"
-            if PRIORS.get(name).scope == "public" and prior not in priors:
-                priors[prior] = Job("prior", prior, spec, prior=name)
-        runs.append(Job("run", label(spec), spec, needs=target))
-    return list(targets.values()) + list(priors.values()), sorted(runs, key=lambda job: job.spec.seed)
+            if PRIORS.get(name).scope == "public":
+                prior = f"prior {name} ({_short(params)})"
+                public.setdefault(prior, Job("prior", prior, spec, prior=name))
+            else:
+                prior = f"prior {name} ({_short(params)}) for {target}"
+                scoped.setdefault(prior, Job("prior", prior, spec, prior=name, needs=(target,)))
+            needs.append(prior)
+        runs.append(Job("run", label(spec), spec, needs=tuple(needs)))
+    prepare = list(public.values()) + list(targets.values()) + list(scoped.values())
+    return prepare, sorted(runs, key=lambda job: job.spec.seed)
 
 
 def _short(params: dict[str, Any]) -> str:
@@ -124,8 +133,9 @@ class Tracker:
         return self.started
 
 
-def execute(job: Job, options, tracker=None) -> dict[str, Any]:
-    """Run one job in this process; returns a summary for the progress table."""
+def execute(job: Job, options, tracker=None, *needed: Any) -> dict[str, Any]:
+    """Run one job in this process (``needed``: the results of the jobs it waited for, unused);
+    returns a summary for the progress table."""
     from .runner import Pipeline, run
 
     if tracker is not None:
@@ -135,11 +145,14 @@ def execute(job: Job, options, tracker=None) -> dict[str, Any]:
         record = run(job.spec, options)
         return {"top1": record.metrics.get(record.primary_metric), "seconds": time.perf_counter() - start}
     pipe = Pipeline(job.spec, options)
-    pipe.configure()
     if job.kind == "target":
+        pipe.configure()
         pipe.prepare()
-    else:
+    elif PRIORS.get(job.prior).scope == "public":
+        pipe.configure()
         pipe.build_public_prior(job.prior)
+    else:
+        pipe.build_target_prior(job.prior)
     return {"seconds": time.perf_counter() - start}
 
 
@@ -225,7 +238,8 @@ def start_ray(address: str | None, workers: int | None):
 
 def run_sweep(specs: list[RunSpec], options, address: str | None = None, workers: int | None = None,
               console: Console | None = None, on_update: Callable[[Progress], None] | None = None) -> Progress:
-    """Run the prepare jobs, then the run jobs, on Ray; returns the final state of every job."""
+    """Run the prepare and run jobs on Ray, each when the jobs it needs are done; returns the final
+    state of every job."""
     console = console or Console(stderr=True)
     options = absolute(options)
     prepare, runs = jobs(specs)
@@ -251,38 +265,51 @@ def run_sweep(specs: list[RunSpec], options, address: str | None = None, workers
                 if on_update:
                     on_update(progress)
 
-            failed = _phase(ray, task, tracker, prepare, options, progress, show)
-            for job in runs:
-                if job.needs in failed:
-                    progress.set(job.name, "failed", f"not run: {job.needs} failed")
-            _phase(ray, task, tracker, [j for j in runs if j.needs not in failed], options, progress, show)
+            _follow(ray, task, tracker, prepare + runs, options, progress, show)
             show()
     finally:
         ray.shutdown()
     return progress
 
 
-def _phase(ray, task, tracker, batch: list[Job], options, progress: Progress, show: Callable[[], None]) -> set[str]:
-    """Submit ``batch``, follow it to the end; returns the names of the jobs that failed."""
-    refs = {task.remote(job, options, tracker): job for job in batch}
-    failed, left = set(), list(refs)
+def _follow(ray, task, tracker, batch: list[Job], options, progress: Progress, show: Callable[[], None]) -> set[str]:
+    """Submit ``batch`` (each job after the jobs it needs), follow it to the end; returns the names of
+    the jobs that failed. A job whose needed job failed is reported as not run."""
+    refs: dict[str, Any] = {}
+    for job in batch:
+        refs[job.name] = task.remote(job, options, tracker, *(refs[n] for n in job.needs if n in refs))
+    jobs_of = {ref: job for ref, job in zip(refs.values(), batch)}
+    failed: set[str] = set()
+    left = list(refs.values())
     while left:
         ready, left = ray.wait(left, num_returns=1, timeout=1.0)
         for name in ray.get(tracker.names.remote()):
             if progress.states.get(name) == "pending":
                 progress.set(name, "running")
         for ref in ready:
-            job = refs[ref]
+            job = jobs_of[ref]
             try:
                 summary = ray.get(ref)
             except Exception as exc:  # a task's error (or a killed worker) is reported, the others go on
-                progress.set(job.name, "failed", _reason(exc))
+                missing = [n for n in job.needs if n in failed or _raised(ray, refs.get(n))]
+                progress.set(job.name, "failed", f"not run: {missing[0]} failed" if missing else _reason(exc))
                 failed.add(job.name)
             else:
                 detail = f"{summary['seconds']:.0f} s" + (f", top-1 {summary['top1']:.3f}" if "top1" in summary else "")
                 progress.set(job.name, "done", detail)
         show()
     return failed
+
+
+def _raised(ray, ref) -> bool:
+    """Whether the finished task of ``ref`` raised (False for a task not yet finished)."""
+    if ref is None or not ray.wait([ref], num_returns=1, timeout=0)[0]:
+        return False
+    try:
+        ray.get(ref)
+    except Exception:
+        return True
+    return False
 
 
 def _reason(exc: BaseException) -> str:

@@ -27,13 +27,20 @@ def test_plan_refuses_an_unknown_name_and_lists_the_known_ones():
         sweep.plan("tiny", "quick", "all", "plg,gmii")
 
 
-def test_one_prepare_job_per_target_and_per_public_prior():
+def test_one_prepare_job_per_target_and_per_prior_and_each_run_needs_its_own():
     specs = sweep.plan("tiny", "quick", "none,calor", "plg,gmi,brep,kedmi", seeds=[0, 1], controls=False)
     prepare, runs = sweep.jobs(specs)
-    kinds = [j.kind for j in prepare]
-    assert kinds.count("target") == 2  # none, calor
-    assert kinds.count("prior") == 1  # gmi-wgan, shared by gmi and brep; kedmi-gan is target-scoped
-    assert len(runs) == len(specs) and all(r.needs.startswith("target ") for r in runs)
+    kinds = [(j.kind, j.needs != ()) for j in prepare]
+    # public priors first (gmi-wgan, shared by gmi and brep), then the targets (none, calor), then the
+    # target-scoped priors after their target (kedmi's GAN, for each target)
+    assert kinds == [("prior", False)] + [("target", False)] * 2 + [("prior", True)] * 2
+    names = {j.name for j in prepare}
+    assert all(set(r.needs) <= names and r.needs[0].startswith("target ") for r in runs)
+    by_name = {r.name: r for r in runs}
+    gmi, kedmi = by_name["calor x gmi seed 0"], by_name["calor x kedmi seed 0"]
+    assert [n.split(" (")[0] for n in gmi.needs] == ["target calor", "prior gmi-wgan"]
+    assert kedmi.needs[1].startswith("prior kedmi-gan (") and kedmi.needs[1].endswith(f"for {kedmi.needs[0]}")
+    assert len(runs) == len(specs)
     assert [r.spec.seed for r in runs] == [0] * 8 + [1] * 8  # seed by seed: no two seeds of one row side by side
 
 
@@ -46,13 +53,13 @@ def test_pending_drops_the_rows_already_on_the_board(tmp_path):
 
 
 class FakeRay:
-    """Runs the jobs in this process; ``fail`` names the jobs whose task raises."""
+    """Runs the jobs in this process, in the order submitted; ``fail`` names the jobs whose task raises."""
 
     def __init__(self, fail=()):
         self.fail, self.results = set(fail), {}
 
     def wait(self, refs, num_returns=1, timeout=None):
-        return refs[:1], refs[1:]
+        return refs[:num_returns], refs[num_returns:]
 
     def get(self, ref, timeout=None):
         value = self.results[ref]
@@ -62,13 +69,16 @@ class FakeRay:
 
 
 class FakeTask:
+    """``task.remote``: a task given the ref of a failed task fails with its error, as Ray's do."""
+
     def __init__(self, ray):
         self.ray = ray
 
-    def remote(self, job, options, tracker):
+    def remote(self, job, options, tracker, *needed):
         ref = object()
-        self.ray.results[ref] = RuntimeError(f"worker died running {job.name}") if job.name in self.ray.fail \
-            else {"seconds": 1.0}
+        raised = [self.ray.results[n] for n in needed if isinstance(self.ray.results[n], BaseException)]
+        self.ray.results[ref] = raised[0] if raised else RuntimeError(f"worker died running {job.name}") \
+            if job.name in self.ray.fail else {"seconds": 1.0}
         return ref
 
 
@@ -79,22 +89,39 @@ class FakeTracker:
             return "started"
 
 
-def test_a_failed_task_is_reported_and_the_others_finish():
-    specs = sweep.plan("tiny", "quick", "none", "plg", seeds=[0, 1, 2], controls=False)
-    _, runs = sweep.jobs(specs)
-    ray = FakeRay(fail={runs[1].name})
+def follow(jobs, fail=()):
+    ray = FakeRay(fail={j.name for j in fail})
     ray.results["started"] = set()
     lines = []
     progress = sweep.Progress(log=lines.append)
-    for job in runs:
+    for job in jobs:
         progress.set(job.name, "pending")
-    failed = sweep._phase(ray, FakeTask(ray), FakeTracker(), runs, None, progress, lambda: None)
+    failed = sweep._follow(ray, FakeTask(ray), FakeTracker(), jobs, None, progress, lambda: None)
+    return failed, progress, lines
+
+
+def test_a_failed_task_is_reported_and_the_others_finish():
+    specs = sweep.plan("tiny", "quick", "none", "plg", seeds=[0, 1, 2], controls=False)
+    _, runs = sweep.jobs(specs)
+    failed, progress, lines = follow(runs, fail=[runs[1]])
     assert failed == {runs[1].name}
     assert progress.counts() == {"pending": 0, "running": 0, "done": 2, "failed": 1}
     assert "worker died running" in progress.details[runs[1].name]
     # a log file gets one line per change of state, counting the finished tasks
     assert len(lines) == 3 and lines[-1].startswith("[3/3] ")
     assert any(line.startswith("[2/3] failed: none x plg seed 1 (") and "worker died" in line for line in lines)
+
+
+def test_the_jobs_that_need_a_failed_prior_are_not_run_and_the_others_finish():
+    specs = sweep.plan("tiny", "quick", "none", "gmi,kedmi", seeds=[0, 1], controls=False)
+    prepare, runs = sweep.jobs(specs)
+    gan = next(j for j in prepare if j.name.startswith("prior kedmi-gan"))
+    failed, progress, _ = follow(prepare + runs, fail=[gan])
+    kedmi = [r.name for r in runs if r.spec.attack == "kedmi"]
+    assert failed == {gan.name, *kedmi}
+    assert "worker died" in progress.details[gan.name]
+    assert all(progress.details[n] == f"not run: {gan.name} failed" for n in kedmi)
+    assert all(progress.states[r.name] == "done" for r in runs if r.spec.attack == "gmi")
 
 
 def test_a_ray_address_that_does_not_answer_is_an_error_within_seconds():
@@ -112,7 +139,7 @@ def test_a_two_worker_ray_sweep_fills_the_board_and_a_rerun_has_nothing_left(tmp
     options = RunOptions(device="cpu", out=tmp_path / "runs", leaderboard_dir=tmp_path / "boards")
     specs = sweep.plan("mnist", "quick", "none", "gmi", seeds=[0, 1], controls=False)
     progress = sweep.run_sweep(specs, options, workers=2)
-    assert progress.counts()["done"] == 4, progress.details  # target, prior, two runs
+    assert progress.counts()["done"] == 4, progress.details  # prior, target, two runs
     records = [r for _, r in read_records(tmp_path / "boards", "mnist-quick")]
     assert sorted(r.spec["seed"] for r in records) == [0, 1]
     assert all(r.spec["attack"] == "gmi" and 0 <= r.metrics["attack_acc_top1"] <= 1 for r in records)
