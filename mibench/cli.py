@@ -43,6 +43,16 @@ def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return groups
 
 
+def _suite_sets(args: argparse.Namespace) -> dict[str, Any]:
+    """``--set suite.PARAM=VALUE`` of a command that runs many rows: the suite's parameters only."""
+    groups = _parse_sets(args.set)
+    other = sorted(set(groups) - {"suite"})
+    if other:
+        raise ConfigError(f"mibench {args.command} takes --set suite.PARAM=VALUE only (got {', '.join(other)}): its "
+                          f"rows have different components; set a component's parameters with mibench run --set")
+    return groups.get("suite", {})
+
+
 def _weights(items: Sequence[str]) -> dict[str, Path]:
     """``--weights target=FILE --weights evaluator=FILE`` -> {role: path}."""
     out = {}
@@ -55,10 +65,12 @@ def _weights(items: Sequence[str]) -> dict[str, Path]:
     return out
 
 
-def _no_weights(args: argparse.Namespace, command: str) -> None:
-    if args.weights:
-        raise ConfigError(f"mibench {command} does not import --weights yet (its rows train their own targets); "
-                          f"use mibench run --weights ROLE=FILE for each row")
+def _pinned(args: argparse.Namespace) -> tuple[dict[str, Path], dict[str, str]]:
+    """``--weights`` as (role -> file, role -> SHA-256): the files for the options, the pins for the specs."""
+    from .runner import read_sha256
+
+    files = _weights(args.weights)
+    return files, {role: read_sha256(path) for role, path in files.items()}
 
 
 def _options(args: argparse.Namespace, **overrides):
@@ -74,12 +86,12 @@ def _options(args: argparse.Namespace, **overrides):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .leaderboard import board_name
-    from .runner import Pipeline, read_sha256
+    from .runner import Pipeline
     from .spec import resolve
 
-    files = _weights(args.weights)
+    files, pins = _pinned(args)
     spec = resolve(args.suite, args.defense, args.attack, args.profile, args.seed, _parse_sets(args.set),
-                   control=args.control, weights={role: read_sha256(path) for role, path in files.items()})
+                   control=args.control, weights=pins)
     options = _options(args, weights=files)
     console.print(f"[bold]mibench run[/] suite={spec.suite} defense={spec.defense} attack={spec.attack}"
                   f"{' (control)' if spec.control else ''} profile={spec.profile} seed={spec.seed} config={spec.config_hash}")
@@ -114,9 +126,10 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     from .leaderboard import board_name, read_board
     from .runner import Pipeline, run
 
-    _no_weights(args, "frontier")
-    points = plan(args.suite, args.profile, args.attack, args.defense or None, args.seeds, parse_ladders(args.ladder))
-    options = _options(args)
+    files, pins = _pinned(args)
+    points = plan(args.suite, args.profile, args.attack, args.defense or None, args.seeds, parse_ladders(args.ladder),
+                  weights=pins, suite_params=_suite_sets(args))
+    options = _options(args, weights=files)
     pipeline = Pipeline(points[0].spec, options)
     board_dir = pipeline.leaderboard_dir()
     todo = pending(points, board_dir)
@@ -145,9 +158,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s != ""]
     except ValueError:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
-    _no_weights(args, "sweep")
-    specs = plan(args.suite, args.profile, args.defenses, args.attacks, seeds, controls=not args.no_controls)
-    options = _options(args)
+    files, pins = _pinned(args)
+    specs = plan(args.suite, args.profile, args.defenses, args.attacks, seeds, controls=not args.no_controls,
+                 weights=pins, suite_params=_suite_sets(args))
+    options = _options(args, weights=files)
     pipeline = Pipeline(specs[0], options)
     todo = pending(specs, pipeline.leaderboard_dir())
     prepare, _ = jobs(todo)
@@ -349,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--assets-dir", type=Path, action="append", default=[],
                         help="folder searched first for weights files (then $MIBENCH_ASSETS, the package, the torch hub cache)")
     common.add_argument("--weights", action="append", default=[], metavar="ROLE=FILE",
-                        help="import a published classifier file: target=FILE (with --defense none) or evaluator=FILE "
+                        help="import a published classifier file: target=FILE (only with the none defense) or evaluator=FILE "
                              "(KED-MI / PLG-MI .tar, MIBench .pth, or a state dict; loaded with weights_only=True)")
 
     run_p = sub.add_parser("run", parents=[common], help="train, attack, evaluate; write a record and a leaderboard row")
@@ -380,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     fr_p.add_argument("--out", default="mibench-runs", help="folder for run folders (default: ./mibench-runs)")
     fr_p.add_argument("--leaderboard-dir", type=Path, default=None,
                       help="leaderboard folder (default: OUT/leaderboards); the PNG is written beside the CSV")
+    fr_p.add_argument("--set", action="append", default=[], metavar="suite.PARAM=VALUE",
+                      help="a suite parameter for every row: suite.target=vgg16, suite.public=ffhq")
     fr_p.add_argument("--dry-run", action="store_true", help="list the runs still to do and stop")
     fr_p.add_argument("--draw-only", action="store_true",
                       help="run nothing: draw the figure from the rows already on the board")
@@ -399,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw_p.add_argument("--out", default="mibench-runs", help="folder for run folders (default: ./mibench-runs)")
     sw_p.add_argument("--leaderboard-dir", type=Path, default=None,
                       help="board folder (default: <out>/leaderboards; the repository's is ./leaderboards)")
+    sw_p.add_argument("--set", action="append", default=[], metavar="suite.PARAM=VALUE",
+                      help="a suite parameter for every row: suite.target=vgg16, suite.public=ffhq")
     sw_p.add_argument("--dry-run", action="store_true", help="list the rows still to run and stop")
     sw_p.set_defaults(func=cmd_sweep)
 

@@ -55,8 +55,11 @@ def parse_ladders(items: Iterable[str]) -> dict[str, Ladder]:
 
 
 def plan(suite: str, profile: str, attack: str, defenses: list[str] | None, seeds: int,
-         ladders: dict[str, Ladder] | None = None) -> list[Point]:
-    """Every (defense, ladder point, seed) to run, resolved and validated; ``none`` first."""
+         ladders: dict[str, Ladder] | None = None, weights: dict[str, str] | None = None,
+         suite_params: dict[str, Any] | None = None) -> list[Point]:
+    """Every (defense, ladder point, seed) to run, resolved and validated; ``none`` first. ``weights``
+    (role -> SHA-256) pins an imported ``evaluator`` file and ``suite_params`` (``--set
+    suite.PARAM=VALUE``) apply in every run."""
     given = dict(ladders or {})
     ladders = {**SUITES.get(suite)().profile(profile).ladders, **given}
     names = defenses or [n for n in DEFENSES.names() if n == "none" or _has_ladder(n, ladders)]
@@ -65,6 +68,9 @@ def plan(suite: str, profile: str, attack: str, defenses: list[str] | None, seed
         raise ConfigError(f"--ladder names defenses that are not in the frontier: {unknown} (defenses: {names})")
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    if "target" in (weights or {}):
+        raise ConfigError("--weights target=FILE imports one undefended target; a frontier trains a target per "
+                          "defense strength. Import the judge only (--weights evaluator=FILE), or use mibench run")
     points = []
     for name in ["none"] + [n for n in names if n != "none"]:
         ladder = _ladder(name, ladders)
@@ -72,7 +78,8 @@ def plan(suite: str, profile: str, attack: str, defenses: list[str] | None, seed
             raise ConfigError(f"defense {name!r} declares no strength ladder; give one with --ladder {name}.PARAM=V1,V2")
         for overrides in (ladder.points if name != "none" else ({},)):
             for seed in range(seeds):
-                spec = resolve(suite, name, attack, profile, seed, {"defense": dict(overrides)})
+                spec = resolve(suite, name, attack, profile, seed,
+                               {"defense": dict(overrides), "suite": dict(suite_params or {})}, weights=weights)
                 points.append(Point(name, dict(overrides), spec))
     return points
 

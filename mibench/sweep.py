@@ -53,16 +53,22 @@ def _names(value: str, registry) -> list[str]:
 
 
 def plan(suite: str, profile: str, defenses: str = "all", attacks: str = "all", seeds: Iterable[int] = (0, 1, 2),
-         controls: bool = True) -> list[RunSpec]:
+         controls: bool = True, weights: dict[str, str] | None = None,
+         suite_params: dict[str, Any] | None = None) -> list[RunSpec]:
     """Every row of the grid, resolved: each defense at its default strength x each attack x each seed,
-    plus, with ``controls``, the suite's control row of each attack (against ``none``)."""
+    plus, with ``controls``, the suite's control row of each attack (against ``none``). ``weights``
+    (role -> SHA-256) pins imported classifier files in every row: ``evaluator`` for any grid,
+    ``target`` only for a grid of ``none`` (a defense trains its own target). ``suite_params`` (``--set
+    suite.PARAM=VALUE``) apply to every row."""
     seeds = list(seeds)
     suite_cls = SUITES.get(suite)
     suite_cls().profile(profile)
     attack_names = _names(attacks, ATTACKS)
-    specs = [resolve(suite, d, a, profile, s) for d in _names(defenses, DEFENSES) for a in attack_names for s in seeds]
+    sets = {"suite": dict(suite_params or {})}
+    specs = [resolve(suite, d, a, profile, s, sets, weights=weights)
+             for d in _names(defenses, DEFENSES) for a in attack_names for s in seeds]
     if controls:
-        specs += [resolve(suite, "none", a, profile, s, control=True)
+        specs += [resolve(suite, "none", a, profile, s, sets, control=True, weights=weights)
                   for a in attack_names if a in suite_cls.controls for s in seeds]
     return specs
 
@@ -200,7 +206,8 @@ def absolute(options):
         options, out=out, cache_root=Cache(options.cache_root).root.resolve(),
         leaderboard_dir=Path(options.leaderboard_dir or out / "leaderboards").resolve(),
         data_root=Path(options.data_root).resolve() if options.data_root else None,
-        assets_dirs=tuple(Path(p).resolve() for p in options.assets_dirs))
+        assets_dirs=tuple(Path(p).resolve() for p in options.assets_dirs),
+        weights={role: Path(p).resolve() for role, p in options.weights.items()})
 
 
 def check_address(address: str | None, timeout: float = 5.0) -> None:

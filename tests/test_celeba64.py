@@ -15,6 +15,7 @@ from torch import nn
 from mibench.cli import main
 from mibench.data import UNLABELLED
 from mibench.errors import DataSourceError
+from mibench.leaderboard import read_board
 from mibench.models import Classifier
 from mibench.registries import MODELS, SUITES
 from mibench.suites import celeba64
@@ -171,6 +172,14 @@ def test_the_whole_pipeline_runs_on_the_cpu_with_an_imported_judge(celeba, tmp_p
         assert "not found" in record["evaluator_notes"][face_metric]
     board = (out / "leaderboards" / "celeba64-tiny.csv").read_text()
     assert "none,plg" in board
+    # a sweep on Ray pins the same judge and suite parameters in its rows: seed 1 joins seed 0's row
+    assert main(["sweep", "--suite", "celeba64", "--profile", "tiny", "--defenses", "none", "--attacks", "plg",
+                 "--seeds", "0,1", "--workers", "1", "--set", f"suite.split={split}", "--set", "suite.target=vgg16",
+                 "--data-root", str(root), "--weights", f"evaluator={tmp_path / 'FaceNet_95.88.tar'}",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    assert "1 already on the board, 1 to run" in capsys.readouterr().err
+    rows = read_board(out / "leaderboards" / "celeba64-tiny.csv")
+    assert len(rows) == 1 and rows.iloc[0]["seeds"] == "0 1"
 
 
 def test_suite_parameters_are_validated_and_join_the_config_hash():

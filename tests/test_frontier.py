@@ -108,3 +108,14 @@ def test_bad_frontier_input_exits_2_with_a_message_before_any_run(tmp_path, caps
     assert not (tmp_path / "runs").exists()
     assert main(ARGS + ["--defense", "ls", "--seeds", "1", "--dry-run"] + out) == 0
     assert capsys.readouterr().out.count("seed 0") == 1 + len(LabelSmoothing.ladder.points)
+
+
+def test_a_frontier_pins_an_imported_judge_and_suite_parameters_in_every_run_but_refuses_a_target(tmp_path, capsys):
+    pins = {"evaluator": "ab" * 32}
+    points = plan("celeba64", "tiny", "plg", ["mid"], 1, weights=pins, suite_params={"target": "vgg16"})
+    assert all(p.spec.weights == pins and p.spec.suite_params["target"] == "vgg16" for p in points)
+    with pytest.raises(ConfigError, match=r"a frontier trains a target per defense strength"):
+        plan("mnist", "full", "plg", ["mid"], 1, weights={"target": "ab" * 32})
+    out = ["--out", str(tmp_path / "runs")]
+    assert main(ARGS + ["--set", "defense.beta=0.1"] + out) == 2
+    assert "takes --set suite.PARAM=VALUE only (got defense)" in capsys.readouterr().err

@@ -22,6 +22,24 @@ def test_plan_is_every_defense_x_attack_x_seed_plus_the_controls():
     assert len(sweep.plan("tiny", "quick", "none", "plg", seeds=[0], controls=False)) == 1
 
 
+def test_plan_pins_imported_weights_and_suite_parameters_in_every_row():
+    pins = {"evaluator": "ab" * 32}
+    specs = sweep.plan("celeba64", "tiny", "none,mid", "plg", seeds=[0, 1], weights=pins,
+                       suite_params={"target": "vgg16"})
+    assert len(specs) == 2 * 2 and all(s.weights == pins and s.suite_params["target"] == "vgg16" for s in specs)
+    assert specs[0].config_hash != sweep.plan("celeba64", "tiny", "none", "plg", seeds=[0])[0].config_hash
+    target = {"target": "cd" * 32}
+    assert all(s.weights == target for s in sweep.plan("celeba64", "tiny", "none", "plg", seeds=[0], weights=target))
+    with pytest.raises(ConfigError, match=r"cannot be combined with --defense mid"):
+        sweep.plan("celeba64", "tiny", "none,mid", "plg", seeds=[0], weights=target)
+
+
+def test_sweep_weights_reach_the_workers_as_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    options = sweep.absolute(RunOptions(out=Path("runs"), weights={"evaluator": Path("FaceNet_95.88.tar")}))
+    assert options.weights == {"evaluator": tmp_path / "FaceNet_95.88.tar"}
+
+
 def test_plan_refuses_an_unknown_name_and_lists_the_known_ones():
     with pytest.raises(UnknownComponentError, match=r"unknown attack 'gmii'. Did you mean 'gmi'\? Known attacks: brep, gmi"):
         sweep.plan("tiny", "quick", "all", "plg,gmii")
