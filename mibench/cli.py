@@ -268,13 +268,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         console.print(f"wrote {folder / 'tolerances.json'} [{board}]: " + json.dumps(derived))
         return 0
     frame = lb.read_board(folder / f"{board}.csv")
-    if args.action == "show" and args.pivot:
-        return _show_pivot(frame, board, args.markdown)
     if args.action == "show":
-        for column in ("defense", "attack"):
+        for column in ("defense", "attack"):  # with --pivot, the worst case is over the attacks kept
             wanted = getattr(args, column)
             if wanted:
                 frame = frame[frame[column].isin(wanted.split(","))]
+        if args.pivot:
+            return _show_pivot(frame, board, args.markdown)
         shown = [c for c in SHOWN if c in frame.columns]
         if args.markdown:
             stdout.print(lb.markdown(frame, shown), markup=False, highlight=False, soft_wrap=True)
@@ -455,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb_p.add_argument("--dir", default=str(DEFAULT_BOARDS), help="leaderboard folder (default: ./leaderboards)")
     lb_p.add_argument("--markdown", action="store_true", help="show: print a Markdown table on standard output")
     lb_p.add_argument("--defense", default="", help="show: only these defenses (comma-separated)")
-    lb_p.add_argument("--attack", default="", help="show: only these attacks (comma-separated)")
+    lb_p.add_argument("--attack", default="", help="show: only these attacks (comma-separated; with --pivot, the worst case is over these)")
     lb_p.add_argument("--pivot", action="store_true",
                       help="show: the defense x attack view and the defenses ranked by their worst case over attacks")
     lb_p.set_defaults(func=cmd_leaderboard)

@@ -1,6 +1,7 @@
 """The command line as a user types it."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -75,3 +76,14 @@ def test_show_names_an_unknown_suite_or_profile(tmp_path, capsys):
     assert "unknown suite 'nosuch'" in capsys.readouterr().err
     assert main(["leaderboard", "show", "--suite", "mnist", "--profile", "quik", "--dir", str(tmp_path)]) == 2
     assert "has no profile 'quik'; profiles: full, quick" in capsys.readouterr().err
+
+
+def test_show_pivot_ranks_by_the_worst_case_over_the_attacks_kept(capsys):
+    board = ["leaderboard", "show", "--pivot", "--markdown", "--dir", str(Path(__file__).parents[1] / "leaderboards")]
+    assert main([*board, "--attack", "gmi,plg"]) == 0
+    out = capsys.readouterr().out
+    assert "| defense | gmi | plg |" in out
+    ranked = [line for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert ranked and all(line.endswith("/2 |") for line in ranked)
+    assert "| none |" in out and main([*board, "--attack", "gmi,plg", "--defense", "mid"]) == 0
+    assert "| none |" not in capsys.readouterr().out
