@@ -142,7 +142,6 @@ class Pipeline:
     def build_target_prior(self, name: str) -> None:
         """Build (or find in the cache) one of the attack's target-scoped priors, through the
         attack's access view, as its runs will."""
-        self.configure()
         prep = self.prepare()
         public = prep.data.public_images()
         with determinism.autocast(self.device):

@@ -151,11 +151,10 @@ def execute(job: Job, options, tracker=None, *needed: Any) -> dict[str, Any]:
         record = run(job.spec, options)
         return {"top1": record.metrics.get(record.primary_metric), "seconds": time.perf_counter() - start}
     pipe = Pipeline(job.spec, options)
+    pipe.configure()
     if job.kind == "target":
-        pipe.configure()
         pipe.prepare()
     elif PRIORS.get(job.prior).scope == "public":
-        pipe.configure()
         pipe.build_public_prior(job.prior)
     else:
         pipe.build_target_prior(job.prior)
