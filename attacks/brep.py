@@ -16,7 +16,15 @@ sees only the target's predicted label and walks in the latent space of the publ
    (the mean of the outside points, negated) and ``z' = clip(z + min(r_old / 3, 3) * direction,
    -1.5, 1.5)``; the step is taken only if G(z') is still labelled c.
 3. A latent stops after ``patience`` = 1,000 steps without a radius increase; its reconstruction
-   is the point at its last radius increase (the start if the radius never grew).
+   is the point at its last radius increase (the start if the radius never grew). As in the
+   official code, a step that grows the radius or leaves the class does not count.
+4. Not in the paper: a latent also stops once its radius exceeds ``max_radius`` (default: the
+   diameter of the latent box, ``2 * clip * sqrt(dim)``, 30 for the 100-dimensional prior). A sphere
+   that large lies wholly outside the box the latents live in, so its labels say nothing more about
+   the latent's neighbourhood. Without this stop, a latent whose every sphere stays inside the class
+   (a target that labels the prior's far regions c) grows its radius for ever and, its step being
+   zero, never moves: the official code loops without end there, and mibench spent most of its
+   time on such latents.
 
 All latents of all classes and seeds step in one batch, each with its own radius. ``max_steps``
 (not in the paper) bounds the run time; ``max_queries`` declares a query budget (0: none).
@@ -49,7 +57,7 @@ def repulsion(scores: torch.Tensor, directions: torch.Tensor, radius: torch.Tens
 
 class BREPMI(Attack):
     name = "brep"
-    version = "1"
+    version = "2"
     paper = "Kahla et al., Label-Only Model Inversion Attacks via Boundary Repulsion, CVPR 2022"
     code = "https://github.com/m-kahla/Label-Only-Model-Inversion-Attacks-via-Boundary-Repulsion"
     access = Access.LABEL_ONLY
@@ -62,6 +70,8 @@ class BREPMI(Attack):
         expansion: float = param(1.3, min=1.0)
         expand_above: float = param(0.75, min=-1.0, max=1.0, help="mean +-1 score above which the radius grows")
         clip: float = param(1.5, min=0.0)
+        max_radius: float = param(0.0, min=0.0, help="a latent stops once its radius exceeds this; 0: the latent "
+                                  "box's diameter 2 * clip * sqrt(dim) (not in the paper)")
         patience: int = param(1000, budget="steps", min=1, help="steps without a radius increase before a latent stops")
         max_steps: int = param(10000, budget="steps", min=1, help="bound on the steps of the whole batch (not in the paper)")
         start_batch: int = param(256, min=1)
@@ -103,6 +113,7 @@ class BREPMI(Attack):
         z, started = self.starts(ctx, G, labels, gen, dim)
         n = len(z)
         radius, since = torch.full((n,), p.radius), torch.where(started, 0, p.patience)
+        max_radius = p.max_radius or 2 * p.clip * dim ** 0.5
         best, y, steps = z.clone(), labels, 0
         with progress("brep: boundary repulsion", p.max_steps) as advance, torch.no_grad():
             for steps in range(p.max_steps):
@@ -123,7 +134,9 @@ class BREPMI(Attack):
                 grew = expand & moved
                 best[active[grew]] = za[grew]
                 since[active] = torch.where(expand, 0, since[active] + moved.long())
+                since[active[ra > max_radius]] = p.patience
                 advance(active=len(active), radius=float(radius.mean()))
             notes = {"without_start": int((~started).sum()), "steps": steps + 1,
-                     "stopped_by_max_steps": int((since < p.patience).sum()), "final_radius_mean": float(radius.mean())}
+                     "stopped_by_max_steps": int((since < p.patience).sum()),
+                     "stopped_by_max_radius": int((radius > max_radius).sum()), "final_radius_mean": float(radius.mean())}
             return Reconstructions(G(best.to(dev)), labels, seeds, notes)

@@ -62,3 +62,18 @@ def test_brep_stops_at_its_declared_query_budget(tmp_path):
     assert pipe.attack.query_budget() == 20
     with pytest.raises(QueryBudgetError, match="attack 'brep' declared a budget of 20 target queries"):
         pipe.reconstruct(prep)
+
+
+def test_brep_stops_a_latent_whose_sphere_outgrows_the_latent_box(tmp_path):
+    """The tiny target labels every prior sample 3, so every sphere around a class-3 latent stays in
+    the class: the radius grows 1.3-fold a step (2, 2.6, 3.38, 4.39, 5.71) and the latent stops once
+    it exceeds max_radius = 5, after 4 steps, long before patience or max_steps."""
+    pipe, prep, _ = run_brep(tmp_path, {"attack": {"max_radius": "5", "patience": "1000", "max_steps": "1000"}})
+    recon, _ = pipe.reconstruct(prep)
+    assert recon.notes["stopped_by_max_radius"] == 4 and recon.notes["stopped_by_max_steps"] == 0
+    assert recon.notes["steps"] == 5  # 4 growing steps, then a step with no latent left
+    assert recon.notes["final_radius_mean"] == pytest.approx((4 * 2 + 4 * 2 * 1.3 ** 4) / 8)
+
+
+def test_brep_default_max_radius_is_the_latent_box_diameter():
+    assert BREPMI.Params().max_radius == 0  # resolved in run: 2 * 1.5 * sqrt(100) = 30 for gmi-wgan
