@@ -72,6 +72,7 @@ class FID(Evaluator):
         Inception weights' SHA-256 or "" for the evaluator's features)."""
         found = find_weights(ctx.assets_dirs)
         if found is not None:
+            ctx.weights[found[0].name] = found[1]
             return BACKBONE, inception_pool3(found[0], ctx.device), False, found[1]
         return f"{ctx.evaluator_name}-penultimate", ctx.evaluator.features, True, ""
 

@@ -63,6 +63,9 @@ class EvalContext:
     notes: dict[str, str] = field(default_factory=dict)
     """What evaluators report beside their numbers, by evaluator name (e.g. the weights file a metric
     could not be computed without); stored in the record as ``evaluator_notes``."""
+    weights: dict[str, str] = field(default_factory=dict)
+    """The weights files evaluators used (file name -> SHA-256), recorded beside the judge's file in the
+    record's ``evaluator_weights``."""
 
     @cached_property
     def _outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,13 +92,16 @@ class Evaluator(Component):
         raise NotImplementedError
 
     def find_asset(self, ctx: EvalContext, asset: Asset, *also: Path) -> tuple[Path, str] | None:
-        """``asset``'s verified path and full SHA-256, looked for in ``ctx.assets_dirs``, then ``also``,
-        then where every asset is (:func:`mibench.assets.find`). When it is nowhere: None, and the
+        """``asset``'s verified path and full SHA-256 (also left in ``ctx.weights``), looked for in
+        ``ctx.assets_dirs``, then ``also``, then where every asset is (:func:`mibench.assets.find`).
+        When it is nowhere: None, and the
         note saying which file is missing and where to put it is left in ``ctx.notes`` under this
         evaluator's name (the caller reports NaN, never 0). A file with the wrong checksum raises."""
         try:
-            return find(asset, (*ctx.assets_dirs, *also))
+            path, sha256 = find(asset, (*ctx.assets_dirs, *also))
         except MissingAssetError as missing:
             log.warning("%s: reported as NaN: %s", self.name, missing)
             ctx.notes[self.name] = str(missing)
             return None
+        ctx.weights[path.name] = sha256
+        return path, sha256

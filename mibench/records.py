@@ -50,7 +50,7 @@ class RunRecord:
     target_arch: str = ""
     target_arch_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     evaluator_arch: str = ""
-    evaluator_weights: dict[str, str] = dataclasses.field(default_factory=dict)  # shipped judge file -> SHA-256
+    evaluator_weights: dict[str, str] = dataclasses.field(default_factory=dict)  # judge file and metrics' weights files -> SHA-256
     budget: dict[str, Any] = dataclasses.field(default_factory=dict)
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
     attack_queries: int = 0

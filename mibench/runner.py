@@ -201,7 +201,7 @@ class Pipeline:
             _, nearest_idx = nearest_same_class(ectx.features, recon.labels, prep.private_features,
                                                 prep.data.private_train.labels)
         t["total"] = round(time.perf_counter() - start, 3)
-        record = self.record(prep, metrics, queries, recon.notes, ectx.notes)
+        record = self.record(prep, metrics, queries, recon.notes, ectx.notes, ectx.weights)
         folder = self.run_folder()
         record.run_folder = str(folder)
         success = ectx.logits.argmax(1) == recon.labels
@@ -211,7 +211,7 @@ class Pipeline:
         return record
 
     def record(self, prep: "Prepared", metrics: dict, queries: int, attack_notes: dict | None = None,
-               evaluator_notes: dict | None = None) -> RunRecord:
+               evaluator_notes: dict | None = None, metric_weights: dict | None = None) -> RunRecord:
         spec, data = self.spec, prep.data
 
         def described(registry, component) -> dict:
@@ -230,7 +230,8 @@ class Pipeline:
                                        for p in spec.prior_params]} if spec.prior_params else {})},
             profile=self.suite.describe_profile(spec.profile),
             target_arch=self.suite.target_arch, target_arch_params=self.suite.target_arch_params,
-            evaluator_arch=self.suite.evaluator_arch, evaluator_weights=self._judge_weights(),
+            evaluator_arch=self.suite.evaluator_arch,
+            evaluator_weights={**self._judge_weights(), **(metric_weights or {})},
             budget=dataclasses.asdict(self.profile.budget),
             data={**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
             attack_queries=queries, attack_notes=dict(attack_notes or {}),

@@ -90,7 +90,7 @@ def test_facenet_distance_is_the_mean_squared_distance_to_the_nearest_same_class
     # not attacked). Squared Euclidean distances, as PPA's: mean (1 + 2 + 1) / 3.
     assert out == {"facenet_dist": pytest.approx(4 / 3)}
     assert embedded == [3, 3]  # the private images of the attacked classes 0 and 1 only, then the reconstructions
-    assert ctx.notes == {}
+    assert ctx.notes == {} and ctx.weights == {weights.name: sha256_file(weights)}  # for the record
     assert [name for name, _ in builds] == ["facenet-embeddings"]
     assert builds[0][1]["weights"] == sha256_file(weights) and builds[0][1]["classes"] == [0, 1]
     assert ev.evaluate(ctx) == out and len(builds) == 1 and embedded == [3, 3, 3]  # private embeddings cached
@@ -119,7 +119,7 @@ def test_facenet_loads_the_vggface2_file_layout_and_embeds_any_image(tmp_path, m
 def test_facenet_without_its_weights_is_nan_with_a_note_naming_the_file(tmp_path):
     ctx, builds = context(points((3, 3)), [0], points((0, 0)), [0], [tmp_path / "assets"])
     out = FaceNetDistance().evaluate(ctx)
-    assert math.isnan(out["facenet_dist"]) and not builds
+    assert math.isnan(out["facenet_dist"]) and not builds and ctx.weights == {}
     note = ctx.notes["facenet_dist"]
     assert "not found: put 20180402-114759-vggface2.pt in one of" in note
     assert str(tmp_path / "assets") in note and str(tmp_path / "torch" / "checkpoints") in note  # facenet-pytorch's
@@ -238,5 +238,8 @@ def test_a_run_reports_a_missing_weights_file_in_its_record_and_finds_the_others
     assert "20180402-114759-vggface2.pt" in record.evaluator_notes["facenet_dist"]
     stored = RunRecord.read(pipe.run_folder() / "record.json")
     assert stored.evaluator_notes == record.evaluator_notes
+    # the weights file a metric used is recorded beside the judge's, by its SHA-256; the absent one is not
+    assert stored.evaluator_weights[lpips_weights.name] == sha256_file(lpips_weights)
+    assert "20180402-114759-vggface2.pt" not in stored.evaluator_weights
     row = pd.read_csv(tmp_path / "boards" / "tiny-quick.csv").iloc[0]
     assert math.isnan(row.facenet_dist) and row.lpips == pytest.approx(record.metrics["lpips"], rel=1e-4)

@@ -84,6 +84,7 @@ def test_inception_is_found_in_the_assets_dirs_and_a_wrong_file_is_an_error(fake
     class Ctx:
         device = torch.device("cpu")
         assets_dirs = (fake_weights.parent,)
+        weights: dict = {}
 
     with pytest.raises(AssetError, match=rf"{inception.WEIGHTS_NAME} .*does not have the expected SHA-256"):
         FID().extractor(Ctx())  # never a silent fallback to the judge's features
@@ -94,3 +95,4 @@ def test_inception_is_found_in_the_assets_dirs_and_a_wrong_file_is_an_error(fake
     pin(monkeypatch, fake_weights)
     name, _, is_evaluator, weights = FID().extractor(Ctx())
     assert name == inception.BACKBONE and not is_evaluator and weights == sha256_file(fake_weights)
+    assert Ctx.weights == {fake_weights.name: weights}  # recorded beside the judge's file
