@@ -3,6 +3,10 @@
 top-k accuracy = fraction of reconstructions x^ of target class c with c among the k largest
 logits of the evaluation model E(x^). As in PLG-MI, the accuracy is computed per seed and the mean
 and the standard deviation (population, ``np.std``) over seeds are reported.
+
+Both are also broken down by attacked class (``EvalContext.per_class``, the record's ``per_class``):
+a mean that hides one class the judge always grants, or one the attack never recovers, shows there
+(a complaint about the existing tools, PLG-MI-Attack issue #1).
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ def per_seed_mean_std(values: torch.Tensor, seed_index: torch.Tensor) -> tuple[f
     seeds = seed_index.unique()
     per_seed = torch.stack([values[seed_index == s].mean() for s in seeds]).double()
     return per_seed.mean().item(), per_seed.std(unbiased=False).item()
+
+
+def per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> dict[str, float]:
+    """Top-``k`` accuracy of each attacked class's reconstructions (every seed's), by class label."""
+    hits = topk_hits(logits, labels, k)
+    return {str(c): hits[labels == c].mean().item() for c in labels.unique().tolist()}
 
 
 def attack_accuracy(logits: torch.Tensor, labels: torch.Tensor, seed_index: torch.Tensor) -> dict[str, float]:
@@ -46,4 +56,6 @@ class AttackAccuracy(Evaluator):
     )
 
     def evaluate(self, ctx: EvalContext) -> dict[str, float]:
+        for k in (1, 5):
+            ctx.per_class[f"attack_acc_top{k}"] = per_class_accuracy(ctx.logits, ctx.recon.labels, k)
         return attack_accuracy(ctx.logits, ctx.recon.labels, ctx.recon.seed_index)

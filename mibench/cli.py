@@ -7,7 +7,7 @@
                   [--address auto|ray://HOST:PORT] [--workers N] [--dry-run]
     mibench frontier --attack NAME [--defense NAME ...] [--suite S] [--profile P] [--seeds N] [--ladder D.P=V1,V2]
     mibench evaluator export --suite S --out DIR
-    mibench leaderboard show|build|check|tolerances|site [--suite S] [--profile P] [--dir DIR] [--pivot]
+    mibench leaderboard show|build|check|tolerances|site [--suite S] [--profile P] [--dir DIR] [--pivot | --per-class [METRIC]]
                 [--rows 0,2] [--out DIR]
 """
 
@@ -275,6 +275,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                 frame = frame[frame[column].isin(wanted.split(","))]
         if args.pivot:
             return _show_pivot(frame, board, args.markdown)
+        if args.per_class:
+            return _show_per_class(folder, board, args)
         shown = [c for c in SHOWN if c in frame.columns]
         if args.markdown:
             stdout.print(lb.markdown(frame, shown), markup=False, highlight=False, soft_wrap=True)
@@ -287,6 +289,30 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         stdout.print(table)
         return 0
     return _check(folder, board, args)
+
+
+def _show_per_class(folder: Path, board: str, args: argparse.Namespace) -> int:
+    """Each configuration's ``--per-class`` metric by attacked class (mean over seeds), from its records."""
+    from . import leaderboard as lb
+
+    frame = lb.per_class(lb.read_records(folder, board), args.per_class)
+    for column in ("defense", "attack"):
+        if getattr(args, column):
+            frame = frame[frame[column].isin(getattr(args, column).split(","))]
+    if frame.empty:
+        raise LeaderboardError(f"no record of {board} in {folder} breaks {args.per_class} down by class: records "
+                               f"written before per-class numbers were stored have none; rerun the rows to get them")
+    columns = [c for c in frame.columns if c != "config_hash"]
+    if args.markdown:
+        stdout.print(lb.markdown(frame, columns), markup=False, highlight=False, soft_wrap=True)
+        return 0
+    table = Table(title=f"{board}: {args.per_class} by attacked class (mean over seeds)")
+    for col in columns:
+        table.add_column(col)
+    for _, row in frame.iterrows():
+        table.add_row(*[lb.cell(row, c) for c in columns])
+    stdout.print(table)
+    return 0
 
 
 def _show_pivot(frame, board: str, markdown: bool) -> int:
@@ -458,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb_p.add_argument("--attack", default="", help="show: only these attacks (comma-separated; with --pivot, the worst case is over these)")
     lb_p.add_argument("--pivot", action="store_true",
                       help="show: the defense x attack view and the defenses ranked by their worst case over attacks")
+    lb_p.add_argument("--per-class", nargs="?", const="attack_acc_top1", default="", metavar="METRIC",
+                      help="show: each row's METRIC (default attack_acc_top1) by attacked class, from its records")
     lb_p.set_defaults(func=cmd_leaderboard)
     return parser
 

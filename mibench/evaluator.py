@@ -66,6 +66,9 @@ class EvalContext:
     weights: dict[str, str] = field(default_factory=dict)
     """The weights files evaluators used (file name -> SHA-256), recorded beside the judge's file in the
     record's ``evaluator_weights``."""
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Metrics evaluators break down by attacked class (metric -> class label -> value), stored in the
+    record as ``per_class`` and shown by ``mibench leaderboard show --per-class``."""
 
     @cached_property
     def _outputs(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -245,3 +245,23 @@ def worst_case(frame: pd.DataFrame, metric: str = "attack_acc_top1") -> pd.DataF
     table = table.reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))
     return table
+
+
+def per_class(records: list[tuple[str, RunRecord]], metric: str = "attack_acc_top1") -> pd.DataFrame:
+    """One row per configuration whose records break ``metric`` down by attacked class (records
+    written before mibench stored ``per_class`` have none): the identity columns, then one column
+    per class label with the class's mean over the configuration's seeds."""
+    groups: dict[str, list[RunRecord]] = {}
+    for _, rec in records:
+        if metric in rec.per_class:
+            groups.setdefault(rec.config_hash, []).append(rec)
+    rows, classes = [], set()
+    for config_hash, recs in groups.items():
+        first = recs[0]
+        by_class = pd.DataFrame([r.per_class[metric] for r in recs]).mean()
+        classes.update(by_class.index)
+        rows.append({"defense": first.spec["defense"], "strength": first.strength, "attack": first.spec["attack"],
+                     "control": first.control, "config_hash": config_hash, "n_seeds": len(recs), **by_class.to_dict()})
+    columns = ["defense", "strength", "attack", "control", "config_hash", "n_seeds", *sorted(classes, key=int)]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["control", "attack", "defense", "config_hash"], kind="stable").reset_index(drop=True)

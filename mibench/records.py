@@ -56,6 +56,7 @@ class RunRecord:
     attack_queries: int = 0
     attack_notes: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the attack reports (Reconstructions.notes)
     evaluator_notes: dict[str, Any] = dataclasses.field(default_factory=dict)  # evaluator name -> what it reports (EvalContext.notes)
+    per_class: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # metric -> class -> value (EvalContext.per_class)
     device: str = "cpu"
     float_env: dict[str, Any] = dataclasses.field(default_factory=dict)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)

@@ -201,7 +201,7 @@ class Pipeline:
             _, nearest_idx = nearest_same_class(ectx.features, recon.labels, prep.private_features,
                                                 prep.data.private_train.labels)
         t["total"] = round(time.perf_counter() - start, 3)
-        record = self.record(prep, metrics, queries, recon.notes, ectx.notes, ectx.weights)
+        record = self.record(prep, metrics, queries, recon.notes, ectx)
         folder = self.run_folder()
         record.run_folder = str(folder)
         success = ectx.logits.argmax(1) == recon.labels
@@ -211,7 +211,9 @@ class Pipeline:
         return record
 
     def record(self, prep: "Prepared", metrics: dict, queries: int, attack_notes: dict | None = None,
-               evaluator_notes: dict | None = None, metric_weights: dict | None = None) -> RunRecord:
+               ectx: EvalContext | None = None) -> RunRecord:
+        """The run's record; ``ectx`` (after evaluation) adds the evaluators' notes, weights files and
+        per-class numbers."""
         spec, data = self.spec, prep.data
 
         def described(registry, component) -> dict:
@@ -231,11 +233,12 @@ class Pipeline:
             profile=self.suite.describe_profile(spec.profile),
             target_arch=self.suite.target_arch, target_arch_params=self.suite.target_arch_params,
             evaluator_arch=self.suite.evaluator_arch,
-            evaluator_weights={**self._judge_weights(), **(metric_weights or {})},
+            evaluator_weights={**self._judge_weights(), **(ectx.weights if ectx else {})},
             budget=dataclasses.asdict(self.profile.budget),
             data={**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
             attack_queries=queries, attack_notes=dict(attack_notes or {}),
-            evaluator_notes=dict(evaluator_notes or {}), device=str(self.device),
+            evaluator_notes=dict(ectx.notes if ectx else {}), per_class=dict(ectx.per_class if ectx else {}),
+            device=str(self.device),
             float_env=determinism.describe(),
             versions=versions(), timings=dict(self.timings),
             cache={"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root)},

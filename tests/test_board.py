@@ -140,6 +140,25 @@ def _row(defense, attack, top1, control=False, config_hash=None, sd=float("nan")
             "attack_acc_top1_sd": sd}
 
 
+def test_per_class_results_are_averaged_over_seeds_and_records_without_them_are_left_out(tmp_path, capsys):
+    from mibench.cli import main
+
+    rows = [(0, {"0": 1.0, "1": 0.5, "10": 0.0}), (1, {"0": 0.5, "1": 0.5, "10": 1.0})]
+    records = [("a", RunRecord(**{**vars(record(seed, 0.5, 1.0)), "per_class": {"attack_acc_top1": by_class}}))
+               for seed, by_class in rows]
+    old = ("b", record(0, 0.3, 1.0, defense="mid", config="c2"))  # written before per-class numbers were stored
+    frame = lb.per_class([*records, old])
+    assert frame.columns.tolist() == ["defense", "strength", "attack", "control", "config_hash", "n_seeds", "0", "1", "10"]
+    assert len(frame) == 1 and frame.n_seeds[0] == 2
+    assert frame.loc[0, ["0", "1", "10"]].tolist() == [0.75, 0.5, 0.5]
+    assert lb.per_class(records, "attack_acc_top5").empty
+
+    old[1].spec["suite"] = "tiny"  # a registered suite, for the command line
+    lb.add_record(tmp_path, old[1])
+    assert main(["leaderboard", "show", "--suite", "tiny", "--profile", "quick", "--dir", str(tmp_path), "--per-class"]) == 2
+    assert "breaks attack_acc_top1 down by class" in capsys.readouterr().err
+
+
 def test_the_pivot_and_the_worst_case_over_attacks_use_the_default_strength_rows():
     import pandas as pd
 

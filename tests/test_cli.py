@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from mibench.cli import main
 
@@ -39,6 +40,9 @@ def test_run_show_and_check_a_leaderboard(tmp_path, capsys):
     assert len(frame) == 1 and frame.defense[0] == "calor"
     record = json.loads((boards / frame.records[0]).read_text())
     assert record["spec"]["attack_params"]["inversion_steps"] == 2
+    by_class = record["per_class"]["attack_acc_top1"]  # every attacked class; equal shares, so their mean is top-1
+    assert sorted(by_class, key=int) == [str(c) for c in record["budget"]["classes"]]
+    assert sum(by_class.values()) / len(by_class) == pytest.approx(record["metrics"]["attack_acc_top1"])
 
     assert main(["leaderboard", "show", "--suite", "tiny", "--profile", "quick", "--dir", str(boards)]) == 0
     assert "calor" in capsys.readouterr().out
@@ -48,6 +52,9 @@ def test_run_show_and_check_a_leaderboard(tmp_path, capsys):
     assert "| calor |" in table and "attack_queries" in table
     assert main([*show, "--defense", "none"]) == 0
     assert "| calor |" not in capsys.readouterr().out
+    assert main([*show, "--per-class"]) == 0
+    header, _, row = capsys.readouterr().out.splitlines()[:3]
+    assert header.endswith(" | ".join(by_class) + " |") and row.startswith("| calor |")
 
     (boards / "tolerances.json").write_text(json.dumps({"tiny-quick": {"natural_acc": 0.01, "attack_acc_top1": 0.01}}))
     check = ["leaderboard", "check", "--suite", "tiny", "--profile", "quick", "--dir", str(boards), "--device", "cpu"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mibench.evaluators.accuracy import attack_accuracy, per_seed_mean_std, topk_hits
+from mibench.evaluators.accuracy import attack_accuracy, per_class_accuracy, per_seed_mean_std, topk_hits
 from mibench.evaluators.fid import frechet_distance, gaussian_stats
 from mibench.evaluators.knn import nearest_same_class
 
@@ -29,6 +29,15 @@ def test_accuracy_mean_and_std_over_seeds_by_hand():
     assert out["attack_acc_top1_std"] == pytest.approx(0.25)
     assert out["attack_acc_top5"] == pytest.approx(1.0)
     assert per_seed_mean_std(torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([0, 0, 1, 1]))[0] == pytest.approx(0.25)
+
+
+def test_accuracy_by_attacked_class_by_hand():
+    # class 0: 2 of 2 right (1.0); class 1: 2 of 3 right, the third has it second (top-1 2/3, top-2 1.0);
+    # class 2: 0 of 1 right, second (top-1 0.0, top-2 1.0)
+    logits = torch.tensor([[5.0, 0, 0], [0, 5.0, 0], [5.0, 0, 0], [0, 5.0, 0], [0, 1.0, 5.0], [5.0, 0, 1.0]])
+    labels = torch.tensor([0, 1, 0, 1, 1, 2])
+    assert per_class_accuracy(logits, labels, 1) == {"0": 1.0, "1": pytest.approx(2 / 3), "2": 0.0}
+    assert per_class_accuracy(logits, labels, 2) == {"0": 1.0, "1": 1.0, "2": 1.0}
 
 
 def test_knn_squared_distance_to_nearest_same_class_by_hand():
