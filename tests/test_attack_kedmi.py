@@ -83,3 +83,17 @@ def test_the_kedmi_gan_is_keyed_by_the_target_and_shared_by_seeds(tmp_path):
     assert again.attack_queries == first.attack_queries
     other = Pipeline(resolve("tiny", "calor", "kedmi", "quick"), opts).run()
     assert other.cache["built"].count("priors") == 1  # another target: another GAN
+
+
+def test_the_discriminator_sees_one_batch_of_one_seeds_identities_at_a_time(tmp_path, monkeypatch):
+    """KED-MI's minibatch discrimination compares the images of a batch: the recovery gives it one
+    seed's identities, ``batch_identities`` at a time (version 1 gave it every seed's at once)."""
+    opts = RunOptions(device="cpu", out=tmp_path / "runs", write_leaderboard=False)
+    overrides = {"attack": {"batch_identities": 2}}
+    Pipeline(resolve("tiny", "none", "kedmi", "quick", overrides=overrides), opts).run()  # trains the GAN
+    sizes = []
+    forward = MinibatchDiscriminator.forward
+    monkeypatch.setattr(MinibatchDiscriminator, "forward", lambda self, x: (sizes.append(len(x)), forward(self, x))[1])
+    record = Pipeline(resolve("tiny", "none", "kedmi", "quick", seed=1, overrides=overrides), opts).run()
+    assert "priors" in record.cache["reused"]  # so the discriminator ran in the recovery only
+    assert sizes == [2, 1, 2, 1] * record.spec["attack_params"]["steps"]  # classes 0-2 in batches of 2, 2 seeds

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from mibench.access import Access
 from mibench.attack import Attack, AttackContext, Reconstructions
+from mibench.chunks import ChunkedGradient
 from mibench.components import param
 from mibench.progress import progress
 from mibench.training import check_finite
@@ -80,12 +81,16 @@ class GMI(Attack):
         z = torch.cat([torch.randn(per_seed, prior.dim_z, generator=ctx.latent_generator(s))
                        for s in range(ctx.budget.seeds)]).to(ctx.device)
         v, y = torch.zeros_like(z), labels.to(ctx.device)
+        gradient = ChunkedGradient(len(z))  # every latent at once, in chunks only where memory needs them
         with progress(f"{self.name}: inversion", p.steps) as advance:
             for step in range(p.steps):
                 z.requires_grad_(True)
-                x = prior.generator(z)
-                loss = latent_loss(x, prior.critic(x), y)
-                (grad,) = torch.autograd.grad(loss.sum() / per_seed, z)
+
+                def loss_of(rows: slice) -> torch.Tensor:
+                    x = prior.generator(z[rows])
+                    return latent_loss(x, prior.critic(x), y[rows])
+
+                (grad,), loss = gradient(loss_of, lambda chunk, rows: chunk.sum() / per_seed, [z])
                 check_finite(loss.mean(), f"attack {self.name}, stage inversion", step)
                 z, v = nesterov_step(z.detach(), v, grad, p.lr, p.momentum, p.clip)
                 advance(loss=loss.mean().item())

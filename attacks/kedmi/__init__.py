@@ -13,7 +13,15 @@ Code: github.com/SCccc21/Knowledge-Enriched-DMI. Two stages (PROTOCOL.md section
    for 2,400 steps (l: the discriminator's logits; the first two terms are -log D(G(z)) of the
    K + 1-class GAN), then images are sampled from the learned distribution. Each of the budget's
    seeds learns its own distribution per class (an independent run) and draws ``per_class``
-   images from it. The loss is a mean over one seed's classes, as KED-MI's batch of identities.
+   images from it.
+
+The identities are recovered in batches of ``batch_identities`` (60) of one seed, and the loss is a
+mean over a batch, as in KED-MI's ``recovery.py`` (300 CelebA identities as 5 batches of 60; the 5
+MNIST digits as one batch). The batch matters beyond the mean: the discriminator's minibatch
+discrimination compares each image with the others of its batch, so its realness term is computed
+per batch and never across seeds (version 1 gave the discriminator all seeds' images at once). All
+batches still run in one step, in chunks of whole batches only where memory needs them
+(:class:`mibench.chunks.ChunkedGradient`).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import torch.nn.functional as F
 
 from mibench.access import Access
 from mibench.attack import Attack, AttackContext, Reconstructions
+from mibench.chunks import ChunkedGradient
 from mibench.components import param
 from mibench.progress import progress
 from mibench.training import check_finite
@@ -46,7 +55,7 @@ def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, eps: torch.Tensor) -
 
 class KEDMI(Attack):
     name = "kedmi"
-    version = "1"
+    version = "2"
     paper = "Chen et al., Knowledge-Enriched Distributional Model Inversion Attacks, ICCV 2021"
     code = "https://github.com/SCccc21/Knowledge-Enriched-DMI"
     access = Access.WHITE_BOX
@@ -57,6 +66,7 @@ class KEDMI(Attack):
         lam: float = param(100.0, min=0.0, help="weight of the identity loss")
         lr: float = param(2e-2, min=0.0)
         steps: int = param(2400, budget="steps")
+        batch_identities: int = param(60, min=1, help="identities recovered together: the discriminator's batch")
 
     def identity_loss(self, ctx: AttackContext) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``(x, labels) -> per-image identity loss``, built once per run: the target's cross-entropy.
@@ -74,14 +84,22 @@ class KEDMI(Attack):
         log_var = torch.ones(s * k, gan.dim_z, device=dev, requires_grad=True)
         opt = torch.optim.Adam([mu, log_var], lr=p.lr)
         noise = torch.Generator().manual_seed(ctx.seed * 1_000_003 + 11)
+        # each seed's classes in batches of at most batch_identities, each batch's loss a mean over it
+        batches = [min(p.batch_identities, k - start) for _ in range(s) for start in range(0, k, p.batch_identities)]
+        weight = torch.cat([torch.full((b,), 1.0 / b) for b in batches]).to(dev)
+        gradient = ChunkedGradient(len(mu), batches)  # all batches at once, in chunks only where memory needs them
         with progress(f"{self.name}: distributional recovery", p.steps) as advance:
             for step in range(p.steps):
-                z = reparameterize(mu, log_var, torch.randn(mu.shape, generator=noise).to(dev))
-                x = gan.generator(z)
-                loss = realness_loss(gan.discriminator(x)[1]) + p.lam * identity_loss(x, y)
+                eps = torch.randn(mu.shape, generator=noise).to(dev)
+
+                def loss_of(rows: slice) -> torch.Tensor:
+                    x = gan.generator(reparameterize(mu[rows], log_var[rows], eps[rows]))
+                    disc_logits = torch.cat([gan.discriminator(x[batch])[1] for batch in gradient.groups_in(rows)])
+                    return realness_loss(disc_logits) + p.lam * identity_loss(x, y[rows])
+
+                (mu.grad, log_var.grad), loss = gradient(loss_of, lambda chunk, rows: (chunk * weight[rows]).sum(),
+                                                         [mu, log_var])
                 check_finite(loss.mean(), f"attack {self.name}, stage distributional recovery", step)
-                opt.zero_grad(set_to_none=True)
-                (loss.sum() / k).backward()  # the mean over each seed's classes, summed over seeds
                 opt.step()
                 advance(loss=loss.mean().item())
         labels, seeds = ctx.budget.labels_and_seeds()  # seed-major, then class-major, per_class each

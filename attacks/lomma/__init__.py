@@ -131,6 +131,7 @@ class LOMMAGMI(LOMMA, GMI):
 
 class LOMMAKEDMI(LOMMA, KEDMI):
     name = "lomma-kedmi"
+    version = "2"  # KED-MI's version 2: the discriminator sees one batch of identities at a time
     priors = (KEDMI_PRIOR, SURROGATES)
     Params = lomma_params(KEDMI)
 

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 
 from mibench.access import Access, WhiteBox
 from mibench.attack import Attack, AttackContext, Reconstructions
+from mibench.chunks import ChunkedGradient
 from mibench.components import param, params_dict
 from mibench.progress import progress
 from mibench.tensors import as_float, cpu_state
 from mibench.training import check_finite
 
-from .augment import augment
+from . import augment
 from .losses import hinge_discriminator, hinge_generator, max_margin
 from .networks import Generator, ProjectionDiscriminator
 
@@ -74,7 +75,7 @@ class PLGMI(Attack):
 
     # stage 1 + 2 ------------------------------------------------------------------------------
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        return augment(x, hflip=self.params.hflip)
+        return augment.augment(x, hflip=self.params.hflip)
 
     def gan_trainer(self, ctx: AttackContext) -> "GanTrainer":
         p = self.params
@@ -162,24 +163,30 @@ class GanTrainer:
 
 
 class Inverter:
-    """PLG-MI stage 3: Adam on all latents at once; one :meth:`step` is one update of every latent."""
+    """PLG-MI stage 3: Adam on all latents at once; one :meth:`step` is one update of every latent
+    (in chunks only where the device's memory needs them: :class:`~mibench.chunks.ChunkedGradient`)."""
 
     def __init__(self, attack: PLGMI, ctx: AttackContext, G: Generator, z: torch.Tensor, labels: torch.Tensor,
                  seeds: torch.Tensor):
-        self.p, self.ctx, self.augment = attack.params, ctx, attack._augment
+        self.p, self.ctx = attack.params, ctx
         self.G = G.eval().requires_grad_(False)
         self.z = z.to(ctx.device).requires_grad_(True)
         self.y, self.labels, self.seeds = labels.to(ctx.device), labels, seeds
         self.opt = torch.optim.Adam([self.z], lr=self.p.inversion_lr)
+        self.gradient = ChunkedGradient(len(self.z))
 
-    def images(self) -> torch.Tensor:
-        return (self.G(self.z, self.y) + 1) / 2
+    def images(self, rows: slice = slice(None)) -> torch.Tensor:
+        return (self.G(self.z[rows], self.y[rows]) + 1) / 2
 
     def step(self) -> float:
-        x = self.images()
-        loss = sum(max_margin(self.ctx.target.logits(self.augment(x)), self.y) for _ in range(self.p.inversion_views))
-        self.opt.zero_grad(set_to_none=True)
-        loss.sum().backward()  # a sum: each latent's gradient is independent of the batch
+        views = [augment.draw(len(self.z), self.z.device, hflip=self.p.hflip) for _ in range(self.p.inversion_views)]
+
+        def loss_of(rows: slice) -> torch.Tensor:
+            x = self.images(rows)
+            return sum(max_margin(self.ctx.target.logits(augment.apply(x, view, rows)), self.y[rows]) for view in views)
+
+        # a sum: each latent's gradient is independent of the batch
+        (self.z.grad,), loss = self.gradient(loss_of, lambda chunk, rows: chunk.sum(), [self.z])
         self.opt.step()
         return loss.mean().item()
 
