@@ -19,6 +19,7 @@ memory were made and stay counted.
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Callable, Sequence
 
@@ -60,11 +61,13 @@ class ChunkedGradient:
             except torch.OutOfMemoryError:
                 if self.chunk == 1:
                     raise
-                self.chunk = (self.chunk + 1) // 2
-                log.warning("out of device memory: the batch of %d rows now runs in chunks of %d group(s)",
-                            self.n, self.chunk)
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
+            # outside the except clause, so that the failed step's tensors (held by its traceback) are free
+            self.chunk = (self.chunk + 1) // 2
+            log.warning("out of device memory: the batch of %d rows now runs in chunks of %d group(s)",
+                        self.n, self.chunk)
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
     def _step(self, loss_of, reduce, inputs) -> tuple[list[torch.Tensor], torch.Tensor]:
         grads: list[torch.Tensor] | None = None
