@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cache import atomic_write_text
-from .leaderboard import WORST_CASE_NOTE, cell, pivot, read_board, worst_case
+from .leaderboard import WORST_CASE_NOTE, cell, per_class, pivot, read_board, read_records, worst_case
 
 COLUMNS = ["defense", "strength", "attack", "control", "n_seeds", "natural_acc", "attack_acc_top1", "attack_acc_top5",
            "knn_dist", "fid", "attack_queries"]
@@ -88,6 +88,11 @@ def board_page(board_dir: Path, board: str, out: Path) -> str:
         parts += ["<h2>Defenses ranked by their worst case over attacks (lower: more private)</h2>",
                   _table(ranked, [c for c in ranked.columns if not c.endswith("_sd")]),
                   f'<p class="note">{html.escape(WORST_CASE_NOTE)}.</p>']
+    by_class = per_class(read_records(board_dir, board))
+    if len(by_class):
+        parts += ["<h2>Attack top-1 accuracy by attacked class (mean over seeds)</h2>",
+                  _table(by_class, [c for c in by_class.columns if c != "config_hash"]),
+                  '<p class="note">Rows whose records predate the per-class breakdown are not listed.</p>']
     frontier = board_dir / f"{board}-frontier.png"
     if frontier.is_file():
         shutil.copyfile(frontier, out / "img" / frontier.name)

@@ -32,6 +32,7 @@ def test_the_board_page_has_every_row_its_grids_the_pivot_and_the_ranking(site):
     assert len(rows) == len(board) == 3
     assert page.count('class="thumb"') == 4  # one grid per seed of each row, kept beside the records
     assert "defense x attack" in page and "worst case over attacks" in page
+    assert "by attacked class" in page and "<th>0</th><th>1</th><th>2</th>" in page  # the tiny budget's classes
     assert 'href="tiny-quick.html"' in index.read_text()
 
 
