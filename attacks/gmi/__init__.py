@@ -12,7 +12,9 @@ Code: github.com/AI-secure/GMI-Attack. Two stages (PROTOCOL.md section 5):
    (m = 0.9; lr 2e-2 on CelebA, 1e-2 on MNIST), then z is clipped to [-1, 1]; 1,500 steps. GMI
    averages L over its batch (the attacked identities of one random seed), so each latent's step
    is divided by the number of latents per seed; mibench does the same per budget seed and
-   optimises every class and seed in one batch. The generator and the critic are in eval mode.
+   optimises every class and seed in one batch (in chunks only where the device's memory needs
+   them: :class:`mibench.chunks.ChunkedGradient`). The generator and the critic are in eval mode,
+   so no latent's step depends on the others'.
 """
 
 from __future__ import annotations
