@@ -97,9 +97,9 @@ class Evaluator(Component):
     def find_asset(self, ctx: EvalContext, asset: Asset, *also: Path) -> tuple[Path, str] | None:
         """``asset``'s verified path and full SHA-256 (also left in ``ctx.weights``), looked for in
         ``ctx.assets_dirs``, then ``also``, then where every asset is (:func:`mibench.assets.find`).
-        When it is nowhere: None, and the
-        note saying which file is missing and where to put it is left in ``ctx.notes`` under this
-        evaluator's name (the caller reports NaN, never 0). A file with the wrong checksum raises."""
+        When it is nowhere: None, and the note saying which file is missing and where to put it is
+        left in ``ctx.notes`` under this evaluator's name (the caller reports NaN, never 0). A file
+        with the wrong checksum raises."""
         try:
             path, sha256 = find(asset, (*ctx.assets_dirs, *also))
         except MissingAssetError as missing:
