@@ -269,50 +269,50 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 0
     frame = lb.read_board(folder / f"{board}.csv")
     if args.action == "show":
-        for column in ("defense", "attack"):  # with --pivot, the worst case is over the attacks kept
-            wanted = getattr(args, column)
-            if wanted:
-                frame = frame[frame[column].isin(wanted.split(","))]
+        frame = _kept(frame, args)  # with --pivot, the worst case is over the attacks kept
         if args.pivot:
             return _show_pivot(frame, board, args.markdown)
         if args.per_class:
             return _show_per_class(folder, board, args)
-        shown = [c for c in SHOWN if c in frame.columns]
-        if args.markdown:
-            stdout.print(lb.markdown(frame, shown), markup=False, highlight=False, soft_wrap=True)
-            return 0
-        table = Table(title=f"leaderboard {board}")
-        for col in shown:
-            table.add_column(col)
-        for _, row in frame.iterrows():
-            table.add_row(*[lb.cell(row, c) for c in shown])
-        stdout.print(table)
-        return 0
+        return _print_rows(frame, [c for c in SHOWN if c in frame.columns], f"leaderboard {board}", args.markdown)
     return _check(folder, board, args)
 
 
-def _show_per_class(folder: Path, board: str, args: argparse.Namespace) -> int:
-    """Each configuration's ``--per-class`` metric by attacked class (mean over seeds), from its records."""
+def _kept(frame, args: argparse.Namespace):
+    """The rows of the defenses and attacks ``--defense`` and ``--attack`` name (all when empty)."""
+    for column in ("defense", "attack"):
+        wanted = getattr(args, column)
+        if wanted:
+            frame = frame[frame[column].isin(wanted.split(","))]
+    return frame
+
+
+def _print_rows(frame, columns: list[str], title: str, markdown: bool) -> int:
+    """``frame``'s ``columns`` on standard output: a Markdown table or a rich one titled ``title``."""
     from . import leaderboard as lb
 
-    frame = lb.per_class(lb.read_records(folder, board), args.per_class)
-    for column in ("defense", "attack"):
-        if getattr(args, column):
-            frame = frame[frame[column].isin(getattr(args, column).split(","))]
-    if frame.empty:
-        raise LeaderboardError(f"no record of {board} in {folder} breaks {args.per_class} down by class: records "
-                               f"written before per-class numbers were stored have none; rerun the rows to get them")
-    columns = [c for c in frame.columns if c != "config_hash"]
-    if args.markdown:
+    if markdown:
         stdout.print(lb.markdown(frame, columns), markup=False, highlight=False, soft_wrap=True)
         return 0
-    table = Table(title=f"{board}: {args.per_class} by attacked class (mean over seeds)")
+    table = Table(title=title)
     for col in columns:
         table.add_column(col)
     for _, row in frame.iterrows():
         table.add_row(*[lb.cell(row, c) for c in columns])
     stdout.print(table)
     return 0
+
+
+def _show_per_class(folder: Path, board: str, args: argparse.Namespace) -> int:
+    """Each configuration's ``--per-class`` metric by attacked class (mean over seeds), from its records."""
+    from . import leaderboard as lb
+
+    frame = _kept(lb.per_class(lb.read_records(folder, board), args.per_class), args)
+    if frame.empty:
+        raise LeaderboardError(f"no record of {board} in {folder} breaks {args.per_class} down by class: records "
+                               f"written before per-class numbers were stored have none; rerun the rows to get them")
+    return _print_rows(frame, [c for c in frame.columns if c != "config_hash"],
+                       f"{board}: {args.per_class} by attacked class (mean over seeds)", args.markdown)
 
 
 def _show_pivot(frame, board: str, markdown: bool) -> int:
