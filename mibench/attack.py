@@ -76,6 +76,9 @@ class Attack(Component):
     access: ClassVar[Access]
     priors: ClassVar[tuple[str, ...]] = ()
     """Names of the priors (``mibench.priors``) the attack requests through ``AttackContext.prior``."""
+    control_only: ClassVar[bool] = False
+    """A reference attacker whose score no defense can change (it ignores the target): it runs only
+    as a control row (``--control``), never in the defense x attack grid or the worst case."""
 
     def query_budget(self) -> int | None:
         """The most target queries (images sent to the target) the attack may use; None: unbounded.

@@ -25,7 +25,8 @@ class RunSpec:
     profile: str = "full"
     seed: int = 0
     control: bool = False
-    """A control row: the attack with its target guidance switched off (the suite's ``controls``)."""
+    """A control row: the attack with its target guidance switched off (the suite's ``controls``),
+    or a control-only attack (``Attack.control_only``)."""
     defense_params: dict[str, Any] = field(default_factory=dict)
     attack_params: dict[str, Any] = field(default_factory=dict)
     evaluator_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -56,6 +57,12 @@ class RunSpec:
 WEIGHT_ROLES = ("target", "evaluator")
 
 
+def control_attacks(suite) -> list[str]:
+    """The attacks with a control row on ``suite``: those the suite declares a control for, and the
+    registered control-only attacks."""
+    return [*suite.controls, *(a for a in ATTACKS.names() if ATTACKS.get(a).control_only and a not in suite.controls)]
+
+
 def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: int = 0,
             overrides: dict[str, dict[str, Any]] | None = None, control: bool = False,
             weights: dict[str, str] | None = None) -> RunSpec:
@@ -76,11 +83,14 @@ def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: 
                           f"with --defense {defense} (which trains its own target). Use --defense none.")
     overrides = {k: dict(v) for k, v in (overrides or {}).items()}
     suite_obj = SUITES.get(suite)(params=overrides.pop("suite", None))
+    attack_cls = ATTACKS.get(attack)
+    if attack_cls.control_only and not control:
+        raise ConfigError(f"attack {attack!r} is a control (no defense can change its score): run it with --control")
     if control:
-        if attack not in suite_obj.controls:
+        if attack not in suite_obj.controls and not attack_cls.control_only:
             raise ConfigError(f"suite {suite!r} declares no control for attack {attack!r}; controls exist for: "
-                              f"{', '.join(suite_obj.controls) or '(none)'}")
-        overrides["attack"] = {**suite_obj.controls[attack], **overrides.get("attack", {})}
+                              f"{', '.join(control_attacks(suite_obj)) or '(none)'}")
+        overrides["attack"] = {**suite_obj.controls.get(attack, {}), **overrides.get("attack", {})}
     suite_obj.profile(profile)
     registries = {"defenses": DEFENSES, "attacks": ATTACKS, "evaluators": EVALUATORS, "priors": PRIORS}
     suite_obj.validate_profiles()
@@ -90,7 +100,6 @@ def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: 
         merged = {**suite_obj.component_params(kind, cls, profile), **overrides.pop(key, {})}
         return params_dict(resolve_params(cls.Params, merged, owner=f"{kind[:-1]} {name!r}"))
 
-    attack_cls = ATTACKS.get(attack)
     if attack_cls.access.value not in suite_obj.accesses:
         fitting = [a for a in ATTACKS.names() if ATTACKS.get(a).access.value in suite_obj.accesses]
         raise ConfigError(f"attack {attack!r} needs {attack_cls.access.value} access, which the targets of suite "

@@ -37,7 +37,7 @@ from .cache import Cache, content_key
 from .errors import ConfigError, MibenchError
 from .leaderboard import board_name, finished
 from .registries import ATTACKS, DEFENSES, PRIORS, SUITES
-from .spec import RunSpec, resolve
+from .spec import RunSpec, control_attacks, resolve
 
 STATES = ("pending", "running", "done", "failed")
 WORKER_START_TIMEOUT = 300
@@ -56,7 +56,8 @@ def plan(suite: str, profile: str, defenses: str = "all", attacks: str = "all", 
          controls: bool = True, weights: dict[str, str] | None = None,
          suite_params: dict[str, Any] | None = None) -> list[RunSpec]:
     """Every row of the grid, resolved: each defense at its default strength x each attack x each seed,
-    plus, with ``controls``, the suite's control row of each attack (against ``none``). ``weights``
+    plus, with ``controls``, the control row of each attack that has one (against ``none``); a
+    control-only attack (``blank``) makes only that row. ``weights``
     (role -> SHA-256) pins imported classifier files in every row: ``evaluator`` for any grid,
     ``target`` only for a grid of ``none`` (a defense trains its own target). ``suite_params`` (``--set
     suite.PARAM=VALUE``) apply to every row."""
@@ -66,10 +67,12 @@ def plan(suite: str, profile: str, defenses: str = "all", attacks: str = "all", 
     attack_names = _names(attacks, ATTACKS)
     sets = {"suite": dict(suite_params or {})}
     specs = [resolve(suite, d, a, profile, s, sets, weights=weights)
-             for d in _names(defenses, DEFENSES) for a in attack_names for s in seeds]
+             for d in _names(defenses, DEFENSES) for a in attack_names if not ATTACKS.get(a).control_only
+             for s in seeds]
     if controls:
+        with_control = control_attacks(suite_cls)
         specs += [resolve(suite, "none", a, profile, s, sets, control=True, weights=weights)
-                  for a in attack_names if a in suite_cls.controls for s in seeds]
+                  for a in attack_names if a in with_control for s in seeds]
     return specs
 
 

@@ -41,7 +41,7 @@ def test_sweep_weights_reach_the_workers_as_absolute_paths(tmp_path, monkeypatch
 
 
 def test_plan_refuses_an_unknown_name_and_lists_the_known_ones():
-    with pytest.raises(UnknownComponentError, match=r"unknown attack 'gmii'. Did you mean 'gmi'\? Known attacks: brep, gmi"):
+    with pytest.raises(UnknownComponentError, match=r"unknown attack 'gmii'. Did you mean 'gmi'\? Known attacks: blank, brep, gmi"):
         sweep.plan("tiny", "quick", "all", "plg,gmii")
 
 
