@@ -101,7 +101,8 @@ def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: 
         return params_dict(resolve_params(cls.Params, merged, owner=f"{kind[:-1]} {name!r}"))
 
     if attack_cls.access.value not in suite_obj.accesses:
-        fitting = [a for a in ATTACKS.names() if ATTACKS.get(a).access.value in suite_obj.accesses]
+        fitting = [a for a in ATTACKS.names()
+                   if ATTACKS.get(a).access.value in suite_obj.accesses and not ATTACKS.get(a).control_only]
         raise ConfigError(f"attack {attack!r} needs {attack_cls.access.value} access, which the targets of suite "
                           f"{suite!r} do not give (they give: {', '.join(suite_obj.accesses)}); attacks that fit: "
                           f"{', '.join(fitting) or '(none)'}")
