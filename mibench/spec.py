@@ -87,9 +87,10 @@ def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: 
     if attack_cls.control_only and not control:
         raise ConfigError(f"attack {attack!r} is a control (no defense can change its score): run it with --control")
     if control:
-        if attack not in suite_obj.controls and not attack_cls.control_only:
+        with_control = control_attacks(suite_obj)
+        if attack not in with_control:
             raise ConfigError(f"suite {suite!r} declares no control for attack {attack!r}; controls exist for: "
-                              f"{', '.join(control_attacks(suite_obj)) or '(none)'}")
+                              f"{', '.join(with_control) or '(none)'}")
         overrides["attack"] = {**suite_obj.controls.get(attack, {}), **overrides.get("attack", {})}
     suite_obj.profile(profile)
     registries = {"defenses": DEFENSES, "attacks": ATTACKS, "evaluators": EVALUATORS, "priors": PRIORS}
