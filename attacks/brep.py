@@ -38,7 +38,9 @@ import torch
 
 from mibench.access import Access
 from mibench.attack import Attack, AttackContext, Reconstructions
+from mibench.chunks import map_rows
 from mibench.components import param
+from mibench.hotloops import HotLoop
 from mibench.progress import progress
 
 PRIOR = "gmi-wgan"
@@ -81,17 +83,23 @@ class BREPMI(Attack):
     def query_budget(self) -> int | None:
         return self.params.max_queries or None
 
+    @staticmethod
+    @torch.no_grad()
+    def labels_of(ctx: AttackContext, G, z: torch.Tensor) -> torch.Tensor:
+        """The target's labels of ``G(z)`` on the CPU, generated and queried in chunks
+        (:func:`~mibench.chunks.map_rows`: the same labels, twice as fast on a CPU)."""
+        return map_rows(lambda part: ctx.target(G(part.to(ctx.device))), z, ctx.image_shape, ctx.device).cpu()
+
     def starts(self, ctx: AttackContext, G, labels: torch.Tensor, gen: torch.Generator,
                dim: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One latent per reconstruction, labelled with its class by the target where one was found
         (the mask); the others are random prior latents."""
-        p, dev = self.params, ctx.device
+        p = self.params
         need = {int(c): int((labels == c).sum()) for c in labels.unique()}
         found: dict[int, list[torch.Tensor]] = {c: [] for c in need}
         for _ in range(p.start_batches):
             z = torch.randn(p.start_batch, dim, generator=gen).clamp(-p.clip, p.clip)
-            with torch.no_grad():
-                pred = ctx.target(G(z.to(dev))).cpu()
+            pred = self.labels_of(ctx, G, z)
             for c in need:
                 found[c] += list(z[pred == c][: need[c] - len(found[c])])
             if all(len(found[c]) == need[c] for c in need):
@@ -111,32 +119,69 @@ class BREPMI(Attack):
         labels, seeds = ctx.budget.labels_and_seeds()
         gen = torch.Generator().manual_seed(ctx.seed * 1_000_003 + 7)
         z, started = self.starts(ctx, G, labels, gen, dim)
-        n = len(z)
-        radius, since = torch.full((n,), p.radius), torch.where(started, 0, p.patience)
-        max_radius = p.max_radius or 2 * p.clip * dim ** 0.5
-        best, y, steps = z.clone(), labels, 0
+        walk = self.walk(z, torch.where(started, 0, p.patience), labels, gen)
+        steps = 0
         with progress("brep: boundary repulsion", p.max_steps) as advance, torch.no_grad():
             for steps in range(p.max_steps):
-                active = (since < p.patience).nonzero().squeeze(1)
+                active = (walk.since < p.patience).nonzero().squeeze(1)
                 if len(active) == 0:
                     break
-                za, ra, ya = z[active], radius[active], y[active]
-                step = (ra / 3).clamp(max=3)
-                dirs = sphere_directions(len(active), p.points, dim, ra, gen)
-                pred = ctx.target(G((za.unsqueeze(1) + dirs).view(-1, dim).to(dev))).cpu().view(len(active), p.points)
-                scores = torch.where(pred == ya.unsqueeze(1), 1.0, -1.0)
-                expand = scores.mean(1) > p.expand_above
-                ra = torch.where(expand, ra * p.expansion, ra)
-                z_new = (za + step.unsqueeze(1) * repulsion(scores, dirs, ra)).clamp(-p.clip, p.clip)
-                moved = ctx.target(G(z_new.to(dev))).cpu() == ya
-                za = torch.where(moved.unsqueeze(1), z_new, za)
-                z[active], radius[active] = za, ra
-                grew = expand & moved
-                best[active[grew]] = za[grew]
-                since[active] = torch.where(expand, 0, since[active] + moved.long())
-                since[active[ra > max_radius]] = p.patience
-                advance(active=len(active), radius=float(radius.mean()))
+                self.repel(ctx, G, walk, active)
+                advance(active=len(active), radius=float(walk.radius.mean()))
             notes = {"without_start": int((~started).sum()), "steps": steps + 1,
-                     "stopped_by_max_steps": int((since < p.patience).sum()),
-                     "stopped_by_max_radius": int((radius > max_radius).sum()), "final_radius_mean": float(radius.mean())}
-            return Reconstructions(G(best.to(dev)), labels, seeds, notes)
+                     "stopped_by_max_steps": int((walk.since < p.patience).sum()),
+                     "stopped_by_max_radius": int((walk.radius > walk.max_radius).sum()),
+                     "final_radius_mean": float(walk.radius.mean())}
+            return Reconstructions(G(walk.best.to(dev)), labels, seeds, notes)
+
+    def walk(self, z: torch.Tensor, since: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> "Walk":
+        """The walk from the latents ``z`` (each at the initial radius, ``since`` steps without growth)."""
+        p = self.params
+        return Walk(z, torch.full((len(z),), p.radius), since, z.clone(), labels, gen,
+                    p.max_radius or 2 * p.clip * z.shape[1] ** 0.5)
+
+    @torch.no_grad()
+    def repel(self, ctx: AttackContext, G, walk: "Walk", active: torch.Tensor) -> None:
+        """One step (2-4) of the latents ``active`` (indices into ``walk``): label the ``points`` sphere
+        points of each, grow the radius or step away from the points outside the class, and label the
+        step's point: ``(points + 1) x len(active)`` queries."""
+        p, dim = self.params, walk.z.shape[1]
+        za, ra, ya = walk.z[active], walk.radius[active], walk.labels[active]
+        step = (ra / 3).clamp(max=3)
+        dirs = sphere_directions(len(active), p.points, dim, ra, walk.gen)
+        pred = self.labels_of(ctx, G, (za.unsqueeze(1) + dirs).view(-1, dim)).view(len(active), p.points)
+        scores = torch.where(pred == ya.unsqueeze(1), 1.0, -1.0)
+        expand = scores.mean(1) > p.expand_above
+        ra = torch.where(expand, ra * p.expansion, ra)
+        z_new = (za + step.unsqueeze(1) * repulsion(scores, dirs, ra)).clamp(-p.clip, p.clip)
+        moved = self.labels_of(ctx, G, z_new) == ya
+        za = torch.where(moved.unsqueeze(1), z_new, za)
+        walk.z[active], walk.radius[active] = za, ra
+        grew = expand & moved
+        walk.best[active[grew]] = za[grew]
+        walk.since[active] = torch.where(expand, 0, walk.since[active] + moved.long())
+        walk.since[active[ra > walk.max_radius]] = p.patience
+
+    def hot_loops(self, ctx: AttackContext) -> dict[str, HotLoop]:
+        """``query step``: one :meth:`repel` of every latent of the budget, from random starts."""
+        prior, labels = ctx.prior(PRIOR), ctx.budget.labels_and_seeds()[0]
+        gen = torch.Generator().manual_seed(ctx.seed)
+        z = torch.randn(len(labels), prior.dim_z, generator=gen).clamp(-self.params.clip, self.params.clip)
+        walk, every = self.walk(z, torch.zeros(len(z), dtype=torch.long), labels, gen), torch.arange(len(z))
+        return {"query step": HotLoop(lambda: self.repel(ctx, prior.generator, walk, every),
+                                      len(z) * (self.params.points + 1))}
+
+
+@dataclass
+class Walk:
+    """The state of the latents' walk: position, sphere radius, steps since the last radius increase
+    (``patience`` or more: stopped), the point at the last increase, the attacked class, the random
+    stream of the sphere points and the radius beyond which a latent stops."""
+
+    z: torch.Tensor
+    radius: torch.Tensor
+    since: torch.Tensor
+    best: torch.Tensor
+    labels: torch.Tensor
+    gen: torch.Generator
+    max_radius: float

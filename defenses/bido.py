@@ -39,8 +39,9 @@ from torch import nn
 
 from mibench import determinism
 from mibench.components import param
-from mibench.defense import Defense, Ladder
+from mibench.defense import Defense, DefenseContext, Ladder
 from mibench.errors import ConfigError
+from mibench.hotloops import HotLoop
 
 EPSILON = 1e-5
 """Ridge of the normalised HSIC's inverse, scaled by the batch size (official ``hsic.py``)."""
@@ -120,3 +121,8 @@ class BiDO(Defense):
         logits, hidden = model.forward_intermediates(x)
         dxz, dzy = self.dependence(x, hidden[:-1], y)  # the backbone's stages, without the feature
         return F.cross_entropy(logits, y) + self.params.lambda_x * dxz - self.params.lambda_y * dzy
+
+    def hot_loops(self, ctx: DefenseContext) -> dict[str, HotLoop]:
+        """``train step``: one step on L = CE + lambda_x sum_j D(X, Z_j) - lambda_y sum_j D(Z_j, Y): the
+        kernel matrices of the batch and every stage, their dependence measures and the backward."""
+        return {"train step": self.train_step(ctx)}

@@ -37,7 +37,9 @@ from torch import nn
 
 from mibench.components import param
 from mibench.defense import Defense, DefenseContext, Ladder
+from mibench.hotloops import HotLoop
 from mibench.models import Classifier
+from mibench.training import TrainRecipe
 
 
 class LowRankHead(nn.Module):
@@ -91,6 +93,12 @@ class CALoR(Defense):
     def ca_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return confidence_adaptation_loss(model(x), y, self.params.ca_a, self.params.ca_b)
 
+    def ca_recipe(self, ctx: DefenseContext) -> TrainRecipe:
+        """The CA fine-tune's recipe: the target recipe's batches with CA's own optimiser and schedule."""
+        p = self.params
+        return ctx.recipe.replace(epochs=p.ca_epochs, lr=p.ca_lr, momentum=p.ca_momentum,
+                                  weight_decay=p.ca_weight_decay, lr_milestones=p.ca_milestones, lr_gamma=0.1)
+
     def train(self, ctx: DefenseContext) -> Classifier:
         """Stage 1 (the LoR model, plain CE) is cached on its own: a CA ablation reuses it."""
         p = self.params
@@ -98,7 +106,14 @@ class CALoR(Defense):
         model = ctx.stage(self.build(ctx), "calor-lor", lor_config,
                           lambda m: ctx.fit(m, loss_fn=self.loss, description=f"target [calor: LoR r={p.rank}]"))
         if p.ca:
-            recipe = ctx.recipe.replace(epochs=p.ca_epochs, lr=p.ca_lr, momentum=p.ca_momentum,
-                                        weight_decay=p.ca_weight_decay, lr_milestones=p.ca_milestones, lr_gamma=0.1)
-            ctx.fit(model, recipe, loss_fn=self.ca_loss, description="target [calor: CA fine-tune]")
+            ctx.fit(model, self.ca_recipe(ctx), loss_fn=self.ca_loss, description="target [calor: CA fine-tune]")
         return model
+
+    def hot_loops(self, ctx: DefenseContext) -> dict[str, HotLoop]:
+        """``LoR step``: one cross-entropy step through the low-rank head (stage 1); ``CA fine-tune
+        step``: one step on L_CA with CA's optimiser (stage 2)."""
+        model = self.build(ctx)
+        loops = {"LoR step": self.train_step(ctx, model)} if self.params.lor else {}
+        if self.params.ca:
+            loops["CA fine-tune step"] = self.train_step(ctx, model, self.ca_loss, self.ca_recipe(ctx))
+        return loops

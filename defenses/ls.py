@@ -31,6 +31,7 @@ from torch import nn
 from mibench.components import param
 from mibench.defense import Defense, DefenseContext, Ladder
 from mibench.errors import ConfigError
+from mibench.hotloops import HotLoop
 from mibench.models import Classifier
 
 
@@ -80,6 +81,11 @@ class LabelSmoothing(Defense):
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return smoothed_cross_entropy(model(x), y, self.current_alpha)
+
+    def hot_loops(self, ctx: DefenseContext) -> dict[str, HotLoop]:
+        """``train step``: one step on the smoothed cross-entropy at the schedule's end (alpha)."""
+        self.on_step(1, 1)
+        return {"train step": self.train_step(ctx)}
 
     def train(self, ctx: DefenseContext) -> Classifier:
         model = self.build(ctx)

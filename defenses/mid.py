@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mibench.components import param
-from mibench.defense import Defense, Ladder
+from mibench.defense import Defense, DefenseContext, Ladder
+from mibench.hotloops import HotLoop
 from mibench.models import Classifier
 
 
@@ -81,3 +82,7 @@ class MID(Defense):
     def loss(self, model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits, mu, sigma = model.head.forward_stats(model.backbone(x))
         return F.cross_entropy(logits, y) + self.params.beta * gaussian_kl(mu, sigma)
+
+    def hot_loops(self, ctx: DefenseContext) -> dict[str, HotLoop]:
+        """``train step``: one step on CE + beta KL with z sampled by the VIB head (reparameterised)."""
+        return {"train step": self.train_step(ctx)}

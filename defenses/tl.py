@@ -40,6 +40,7 @@ from mibench.components import param
 from mibench.data import UNLABELLED, ImageSet
 from mibench.defense import Defense, DefenseContext, Ladder
 from mibench.errors import ConfigError
+from mibench.hotloops import HotLoop
 from mibench.models import Backbone, Classifier
 
 
@@ -88,3 +89,11 @@ class TransferLearning(Defense):
         ctx.fit(model, loss_fn=self.loss, eval_modules=norms,
                 description=f"target [tl: fine-tune, frozen {', '.join(names) or 'nothing'}]")
         return model
+
+    def hot_loops(self, ctx: DefenseContext) -> dict[str, HotLoop]:
+        """``fine-tune step``: one step of stage 2, the first ``freeze`` of the backbone frozen (its
+        pre-training on public data is a plain cross-entropy step, the bench's target train step)."""
+        backbone = ctx.make_backbone()
+        model = Classifier(backbone, self.head(backbone.feature_dim, ctx.num_classes))
+        _, norms = freeze(backbone, self.params.freeze)
+        return {"fine-tune step": self.train_step(ctx, model, eval_modules=norms)}

@@ -49,10 +49,11 @@ class AttackAccuracy(Evaluator):
     paper = "Zhang et al., GMI (CVPR 2020), attack accuracy; per-seed mean/std as PLG-MI (AAAI 2023)"
     code = "https://github.com/LetheSec/PLG-MI-Attack"
     metrics = (
-        Metric("attack_acc_top1", True, "fraction of reconstructions the judge reads as their class (mean over seeds)"),
-        Metric("attack_acc_top1_std", False, "std over seeds of the per-seed top-1 accuracy"),
-        Metric("attack_acc_top5", True, "fraction with their class among the judge's five most probable"),
-        Metric("attack_acc_top5_std", False, "std over seeds of the per-seed top-5 accuracy"),
+        Metric("attack_acc_top1", True, "fraction of reconstructions the judge reads as their class (mean over seeds)",
+               fraction=True),
+        Metric("attack_acc_top1_std", False, "std over seeds of the per-seed top-1 accuracy", diagnostic=True),
+        Metric("attack_acc_top5", True, "fraction with their class among the judge's five most probable", fraction=True),
+        Metric("attack_acc_top5_std", False, "std over seeds of the per-seed top-5 accuracy", diagnostic=True),
     )
 
     def evaluate(self, ctx: EvalContext) -> dict[str, float]:

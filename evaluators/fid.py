@@ -59,8 +59,9 @@ class FID(Evaluator):
     metrics = (
         Metric("fid", False, "Frechet distance to the private images of the attacked classes"),
         Metric("fid_backbone", False, "which features the FID was computed in", kind="text"),
-        Metric("fid_subset", False, "all reconstructions or only the successful ones", kind="text"),
-        Metric("fid_n", True, "number of reconstructions in the FID", fmt=".0f"),
+        Metric("fid_subset", False, "all reconstructions or only the successful ones (the parameter)", kind="text",
+               diagnostic=True),
+        Metric("fid_n", True, "number of reconstructions in the FID", fmt=".0f", diagnostic=True),
     )
 
     @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 from .access import Access
 from .components import Component
 from .data import PublicImages
+from .hotloops import HotLoop
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,10 @@ class Attack(Component):
 
     def run(self, ctx: AttackContext) -> Reconstructions:
         raise NotImplementedError
+
+    def hot_loops(self, ctx: AttackContext) -> dict[str, HotLoop]:
+        """The attack's innermost loops for ``mibench bench``, by name (``"inversion step"``): one step
+        each of :meth:`run`'s own code on ``ctx``, which the bench fills with random public images, a
+        randomly initialised target and priors trained for one step, at the suite profile's sizes
+        (``ctx.budget``: the profile's, capped by ``--inversion-batch``). None by default."""
+        return {}

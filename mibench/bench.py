@@ -1,55 +1,71 @@
-"""``mibench bench``: each hot loop of a suite at its real sizes, against the device's measured peak.
+"""``mibench bench``: every hot loop of a suite at its real sizes, against the device's measured peak.
 
-The loops are the pipeline's own code on random inputs (no data set needed):
+The suite's own loops, and the loops every registered attack, prior and defense declares with its
+``hot_loops(ctx)`` hook (:mod:`mibench.hotloops`): the bench names no component. It hands each
+component the context its ``run`` / ``train`` receives, filled with random data at the suite
+profile's resolved sizes (no data set needed):
 
-- ``target train step``: one SGD step of the suite's target on a batch of the target recipe's size
-  (uint8 images sent to the device and converted there, as :func:`mibench.training.fit` does);
-- ``PLG-MI GAN step``: one generator step and ``n_dis`` discriminator steps of PLG-MI's conditional
-  GAN (:class:`~mibench.attacks.plg.GanTrainer`, the profile's resolved parameters) with the target's
-  max-margin term;
-- ``PLG-MI inversion step``: one Adam step on every latent of the attack budget at once (classes x
-  images x seeds; :class:`~mibench.attacks.plg.Inverter`), ``--inversion-batch`` caps it;
-- ``judge forward``: the judge's logits and features of a batch of 256 images.
+- the suite: ``target train step`` (one SGD step of the suite's target on a batch of the target
+  recipe's size, uint8 images sent to the device and converted there, as
+  :func:`mibench.training.fit` does) and ``judge forward`` (the judge's logits and features of a
+  batch of 256 images);
+- a defense (``defense NAME: LOOP``): a :class:`~mibench.defense.DefenseContext` with random
+  private and public images and the profile's target recipe;
+- a prior (``prior NAME: LOOP``): a :class:`~mibench.prior.PriorContext` with random public images
+  and, for a target-scoped prior, the view of a randomly initialised target that its first
+  requesting attack would get;
+- an attack (``attack NAME: LOOP``): an :class:`~mibench.attack.AttackContext` with that target's
+  view (no query budget), random public images, the profile's budget (``--inversion-batch`` caps
+  its classes) and its priors trained for one step of their budget (the attack's loops need the
+  prior's networks, not a good prior).
 
-Per loop: items per second (images through the loop's main network per step), FLOPs per item
-counted by ``torch.utils.flop_counter.FlopCounterMode`` (matrix multiplies and convolutions,
-forward and backward), achieved FLOP/s and its ratio to the device's matrix-multiply peak measured
-in the same run, in the loop's precision (fp32 on the CPU; fp32 and bf16 on CUDA). With
-``--precision bf16`` the loops the pipeline autocasts (target training, the attack) run under bf16
-autocast as in a run, and are compared with the bf16 peak; the judge stays fp32. A ratio far below 1
-marks the loop to speed up first.
+Per loop: items per second (what the component declares a step processes), FLOPs per item counted
+with ``torch.utils.flop_counter``'s formulas (matrix multiplies and convolutions, forward and
+backward), achieved FLOP/s and its ratio to the device's matrix-multiply peak measured in the same
+run, in the loop's precision (fp32 on the CPU; fp32 and bf16 on CUDA). With ``--precision bf16``
+the loops the pipeline autocasts (every component's) run under bf16 autocast as in a run and are
+compared with the bf16 peak; the judge stays fp32. A ratio far below 1 marks the loop to speed up
+first.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from . import determinism
 from .access import Access, view_for
-from .attack import AttackBudget, AttackContext
-from .attacks.plg import GanTrainer
-from .attacks.plg.networks import Generator
-from .data import PublicImages
+from .attack import Attack, AttackContext
+from .components import Component, budget_fields, resolve_params
+from .data import DataRoles, ImageSet, PublicImages
+from .defense import DefenseContext
+from .errors import ConfigError
+from .hotloops import HotLoop, fit_step
 from .models import Classifier
-from .registries import ATTACKS, MODELS, SUITES
-from .spec import resolve
+from .prior import PriorContext
+from .registries import ATTACKS, DEFENSES, MODELS, PRIORS, SUITES
 from .tensors import as_float
+from .training import cross_entropy
+
+RANDOM_IMAGES = 512
+"""Random images in each data role the bench hands out (public, private train)."""
+JUDGE_BATCH = 256
 
 
 @dataclass
 class LoopResult:
     loop: str
+    component: str
     items_per_step: int
     items_per_s: float
     flops_per_item: float
@@ -92,84 +108,158 @@ def time_loop(step: Callable[[], None], device: torch.device, seconds: float) ->
     return (time.perf_counter() - start) / count, count
 
 
+class FlopCount(TorchDispatchMode):
+    """The FLOPs of the matrix multiplies and convolutions run inside (forward and backward), by the
+    formulas of ``torch.utils.flop_counter``. Its ``FlopCounterMode`` also tracks modules, which
+    breaks ``torch.autograd.grad`` inside a backward (WGAN-GP's gradient penalty); this tracks none."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def count_flops(step: Callable[[], None]) -> int:
-    with FlopCounterMode(display=False) as counter:
+    with FlopCount() as counter:
         step()
-    return counter.get_total_flops()
+    return counter.total
 
 
-def classifier(arch: str, params: dict, classes: int, device: torch.device) -> Classifier:
-    backbone = MODELS.get(arch)(**params)
-    return Classifier(backbone, nn.Linear(backbone.feature_dim, classes)).to(device)
+class Setting:
+    """A suite profile's sizes filled with random data: the contexts the components' hooks receive."""
+
+    def __init__(self, suite: str, profile: str, device: torch.device, inversion_batch: int | None):
+        self.suite, self.profile_name, self.device = SUITES.get(suite)(), profile, device
+        self.profile = self.suite.profile(profile)
+        self.shape, self.classes = self.suite.image_shape, self.suite.num_classes
+        self.public = PublicImages(self.random_set(RANDOM_IMAGES).images, "bench")
+        self.budget = self.profile.budget
+        per_class = self.budget.per_class * self.budget.seeds
+        if inversion_batch is not None and inversion_batch < self.budget.total:
+            classes = self.budget.classes[:max(1, inversion_batch // per_class)]
+            self.budget = dataclasses.replace(self.budget, classes=classes)
+        self.priors: dict[str, Any] = {}
+
+    def random_set(self, n: int) -> ImageSet:
+        return ImageSet(torch.randint(0, 256, (n, *self.shape), dtype=torch.uint8),
+                        torch.randint(0, self.classes, (n,)))
+
+    def classifier(self, arch: str, params: dict, classes: int) -> Classifier:
+        backbone = MODELS.get(arch)(**params)
+        return Classifier(backbone, nn.Linear(backbone.feature_dim, classes)).to(self.device)
+
+    def params(self, kind: str, cls: type[Component], **overrides) -> dict[str, Any]:
+        """``cls``'s parameters as the profile resolves them (``overrides`` last)."""
+        values = {**self.suite.component_params(kind, cls, self.profile_name), **overrides}
+        return dataclasses.asdict(resolve_params(cls.Params, values, owner=f"{kind[:-1]} {cls.name!r}"))
+
+    def target(self) -> Classifier:
+        """A randomly initialised target of the suite's architecture."""
+        return self.classifier(self.suite.target_arch, self.suite.target_arch_params, self.classes)
+
+    def view(self, access: Access):
+        """``access``'s view of a target of its own (a view freezes its model), without a query budget."""
+        return view_for(access, self.target(), self.classes, self.shape)
+
+    def defense_context(self) -> DefenseContext:
+        data = DataRoles(self.random_set(RANDOM_IMAGES), self.random_set(JUDGE_BATCH), self.random_set(RANDOM_IMAGES))
+        return DefenseContext(data=data, num_classes=self.classes, recipe=self.profile.target, device=self.device,
+                              make_backbone=lambda: MODELS.get(self.suite.target_arch)(**self.suite.target_arch_params),
+                              seed=self.suite.train_seed)
+
+    def prior_context(self, prior: type, view: Any = None) -> PriorContext:
+        if prior.scope == "target" and view is None:
+            view = self.view(requester_access(prior.name))
+        return PriorContext(public=self.public, image_shape=self.shape, num_classes=self.classes, device=self.device,
+                            seed=self.suite.train_seed, target=view if prior.scope == "target" else None)
+
+    def trained_prior(self, name: str, view: Any) -> Any:
+        """Prior ``name`` after one step of each budget (its real ``train``), loaded; once per bench."""
+        if name not in self.priors:
+            cls = PRIORS.get(name)
+            one_step = {f: 0.0 if isinstance(getattr(cls.Params, f), float) else 1 for f in budget_fields(cls.Params)}
+            prior, ctx = cls(self.params("priors", cls, **one_step)), self.prior_context(cls, view)
+            self.priors[name] = prior.load(prior.train(ctx), ctx)
+        return self.priors[name]
+
+    def attack_context(self, attack: type[Attack]) -> AttackContext:
+        view = self.view(attack.access)
+        return AttackContext(target=view, public=self.public, budget=self.budget, image_shape=self.shape,
+                             num_classes=self.classes, device=self.device, seed=0,
+                             artifact=lambda name, config, build: build(),
+                             prior=lambda name: self.trained_prior(name, view))
 
 
-def random_images(n: int, shape: tuple[int, int, int], device: torch.device) -> torch.Tensor:
-    return as_float(torch.randint(0, 256, (n, *shape), dtype=torch.uint8).to(device))
+def requester_access(prior: str) -> Access:
+    """The access of the first registered attack that requests ``prior`` (white-box if none does)."""
+    return next((ATTACKS.get(a).access for a in ATTACKS.names() if prior in ATTACKS.get(a).priors), Access.WHITE_BOX)
 
 
-def loops(suite_name: str, profile: str, device: torch.device, inversion_batch: int | None):
-    """``{name: (step, items per step)}`` for the suite's hot loops."""
-    suite = SUITES.get(suite_name)()
-    prof = suite.profile(profile)
-    shape, classes = suite.image_shape, suite.num_classes
-    target = classifier(suite.target_arch, suite.target_arch_params, classes, device)
-    judge = classifier(suite.evaluator_arch, suite.evaluator_arch_params, suite.judge_classes, device).eval()
-    opt = torch.optim.SGD(target.parameters(), lr=prof.target.lr, momentum=prof.target.momentum)
-    batch = prof.target.batch_size
-
-    def train_step() -> None:
-        x = random_images(batch, shape, device)
-        loss = F.cross_entropy(target(x), torch.randint(0, classes, (batch,), device=device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    spec = resolve(suite_name, "none", "plg", profile)
-    plg = ATTACKS.get("plg")(spec.attack_params)
-    budget = prof.budget
-    n = len(budget.classes) * budget.per_class * budget.seeds
-    if inversion_batch is not None and inversion_batch < n:
-        budget = AttackBudget(classes=budget.classes[:max(1, inversion_batch // (budget.per_class * budget.seeds))],
-                              per_class=budget.per_class, seeds=budget.seeds)
-    view = view_for(Access.WHITE_BOX, copy.deepcopy(target).eval(), classes, shape)  # the view freezes its model
-    ctx = AttackContext(target=view, public=PublicImages(torch.empty(0), "bench"), budget=budget, image_shape=shape,
-                        num_classes=classes, device=device, seed=0, artifact=None)
-    gan = GanTrainer(plg, ctx, random_images(256, shape, device), torch.randint(0, classes, (256,), device=device))
-    generator = Generator(classes, shape, plg.params.gan_width, plg.params.dim_z).to(
-        device, memory_format=torch.channels_last)
-    inverter = plg.inverter(ctx, generator)
-    judge_batch = random_images(256, shape, device)
+def loops(setting: Setting) -> dict[str, tuple[str, HotLoop]]:
+    """``{loop name: (component, loop)}``: the suite's loops and those every registered defense,
+    prior and attack declares, named ``"<kind> <name>: <loop>"``."""
+    suite = setting.suite
+    train = fit_step(setting.target(), setting.random_set(RANDOM_IMAGES), setting.profile.target, cross_entropy,
+                     setting.device)
+    out = {"target train step": (f"suite {suite.name}", train)}
+    kinds = (("defenses", DEFENSES, lambda cls: setting.defense_context()), ("priors", PRIORS, setting.prior_context),
+             ("attacks", ATTACKS, setting.attack_context))
+    for kind, registry, context in kinds:
+        for name in registry.names():
+            cls = registry.get(name)
+            component = f"{kind[:-1]} {name}"
+            for loop, hot in cls(setting.params(kind, cls)).hot_loops(context(cls)).items():
+                out[f"{component}: {loop}"] = (component, hot)
+    judge = setting.classifier(suite.evaluator_arch, suite.evaluator_arch_params, suite.judge_classes).eval()
+    images = as_float(setting.random_set(JUDGE_BATCH).images.to(setting.device))
 
     def judge_step() -> None:
         with torch.no_grad():
-            judge.head(judge.features(judge_batch))
+            judge.head(judge.features(images))
 
-    return {"target train step": (train_step, batch), "PLG-MI GAN step": (gan.step, plg.params.batch_size),
-            "PLG-MI inversion step": (inverter.step, len(inverter.z)), "judge forward": (judge_step, 256)}
+    out["judge forward"] = (f"suite {suite.name}", HotLoop(judge_step, JUDGE_BATCH, precision_follows_run=False))
+    return out
 
 
-FP32_LOOPS = ("judge forward",)
-"""Loops a run keeps in fp32 at every precision (the judge and the metrics)."""
+def select(names: list[str], wanted: list[str] | None) -> list[str]:
+    """The loops ``wanted`` names (each an exact name, or else a substring of names); all if None."""
+    if wanted is None:
+        return names
+    unknown = [w for w in wanted if w not in names and not any(w in n for n in names)]
+    if unknown:
+        raise ConfigError(f"--loops: no loop named {', '.join(map(repr, unknown))}; loops: {'; '.join(names)}")
+    return [n for n in names if any(w == n or w in n for w in wanted)]
 
 
 def run_bench(suite: str, device: torch.device, profile: str = "full", seconds: float = 2.0,
-              inversion_batch: int | None = None, precision: str = "fp32") -> dict:
+              inversion_batch: int | None = None, precision: str = "fp32", wanted: list[str] | None = None) -> dict:
+    """Time the loops ``wanted`` selects (:func:`select`) of ``suite`` at ``profile``'s sizes."""
     determinism.configure(determinism.thread_count(SUITES.get(suite).threads), precision)
+    declared = loops(Setting(suite, profile, device, inversion_batch))
+    chosen = select(list(declared), wanted)
     peaks = {"fp32": matmul_peak(device, torch.float32)}
     if device.type == "cuda" or precision == "bf16":
         peaks["bf16"] = matmul_peak(device, torch.bfloat16)
     results = []
-    for name, (step, items) in loops(suite, profile, device, inversion_batch).items():
-        loop_precision = "fp32" if name in FP32_LOOPS else precision
+    for name in chosen:
+        component, loop = declared[name]
+        loop_precision = precision if loop.precision_follows_run else "fp32"
 
-        def timed(step=step, loop_precision=loop_precision) -> None:
+        def timed(step=loop.step, loop_precision=loop_precision) -> None:
             with determinism.autocast(device) if loop_precision != "fp32" else contextlib.nullcontext():
                 step()
 
         flops = count_flops(timed)
         per_step, count = time_loop(timed, device, seconds)
         achieved = flops / per_step
-        results.append(LoopResult(name, items, items / per_step, flops / items, achieved,
+        results.append(LoopResult(name, component, loop.items, loop.items / per_step, flops / loop.items, achieved,
                                   achieved / peaks[loop_precision], count, loop_precision))
     return {"suite": suite, "profile": profile, "device": str(device), "precision": precision,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else determinism.describe(),

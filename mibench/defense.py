@@ -20,9 +20,10 @@ from torch import nn
 
 from .components import Component
 from .data import DataRoles, ImageSet
+from .hotloops import HotLoop, fit_step
 from .models import Backbone, Classifier
 from .tensors import cpu_state
-from .training import TrainRecipe, cross_entropy, fit
+from .training import LossFn, TrainRecipe, cross_entropy, fit
 
 StageCache = Callable[[str, dict, Callable[[], dict]], dict]
 
@@ -102,3 +103,17 @@ class Defense(Component):
         model = self.build(ctx)
         ctx.fit(model, loss_fn=self.loss, description=f"target [{self.name}]")
         return model
+
+    def hot_loops(self, ctx: DefenseContext) -> dict[str, HotLoop]:
+        """The defense's training loops for ``mibench bench``, by name (``"train step"``): one step
+        each of its own training on ``ctx``, which the bench fills with random images at the suite
+        profile's sizes (:meth:`train_step` builds the usual one). None by default: plain
+        cross-entropy training is the bench's own ``target train step``."""
+        return {}
+
+    def train_step(self, ctx: DefenseContext, model: nn.Module | None = None, loss: LossFn | None = None,
+                   recipe: TrainRecipe | None = None, eval_modules: tuple[nn.Module, ...] | list = ()) -> HotLoop:
+        """One step of ``ctx.fit`` on private_train: ``model`` (default: :meth:`build`) trained on
+        ``loss`` (default: :meth:`loss`) with ``recipe``'s optimiser (default: ``ctx.recipe``)."""
+        return fit_step(self.build(ctx) if model is None else model, ctx.data.private_train, recipe or ctx.recipe,
+                        loss or self.loss, ctx.device, eval_modules)

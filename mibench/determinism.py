@@ -11,7 +11,10 @@ inside those kernels. mibench therefore
   initialises its kernels, unless the user has set them;
 - runs every stage with the suite's fixed thread count (``Suite.threads``; ``$MIBENCH_THREADS``
   overrides it, e.g. to prove that a board holds under another thread count);
-- asks torch for deterministic algorithms.
+- asks torch for deterministic algorithms;
+- pins numpy's and scipy's OpenBLAS (FID's float64 covariances and matrix square root) to its AVX2
+  kernels (``OPENBLAS_CORETYPE=Haswell``) on an x86-64 CPU with AVX2: left to choose, it takes its
+  AVX-512 kernels on a CPU that has them, and FID moved in its ninth digit between two such hosts.
 
 What still differs (another CPU model's rounding inside the same kernels, a machine without AVX2)
 is covered by tolerances derived from a measured spread (``mibench leaderboard tolerances``).
@@ -37,13 +40,24 @@ from .errors import ConfigError
 
 PRECISIONS = ("fp32", "bf16")
 _precision = "fp32"
-FLOAT_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+FLOAT_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2",
+             "OPENBLAS_CORETYPE": "Haswell"}
+X86_ONLY = ("OPENBLAS_CORETYPE",)
+"""Pins that name x86 kernels: set only on an x86-64 CPU with AVX2 (elsewhere OpenBLAS chooses)."""
+
+
+def _x86_avx2() -> bool:
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    return platform.machine() in ("x86_64", "AMD64") and " avx2" in flags
 
 
 def pin_float_environment() -> None:
-    """Set :data:`FLOAT_ENV` where the user has not: must run before torch is imported."""
+    """Set :data:`FLOAT_ENV` where the user has not: must run before torch and numpy are imported."""
+    x86 = _x86_avx2()
     for key, value in FLOAT_ENV.items():
-        os.environ.setdefault(key, value)
+        if x86 or key not in X86_ONLY:
+            os.environ.setdefault(key, value)
 
 
 def thread_count(suite_threads: int) -> int:

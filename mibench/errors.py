@@ -57,3 +57,7 @@ class QueryBudgetError(MibenchError):
 
 class CheckpointError(MibenchError):
     """A classifier checkpoint that cannot be imported (missing, unsafe to unpickle, or of another layout)."""
+
+
+class ComponentClashError(DuplicateComponentError):
+    """Two installed distributions register the same component name; selecting it is ambiguous."""

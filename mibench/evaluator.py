@@ -46,6 +46,13 @@ class Metric:
     description: str = ""
     fmt: str = ".4g"
     kind: str = "number"  # "number" or "text" (e.g. which FID backbone produced the number)
+    fraction: bool = False
+    """The share of the reconstructions that pass a yes/no test (top-k accuracy), in [0, 1]: checked
+    within an absolute tolerance, and its 95 % interval resamples the hits of the reconstructions.
+    Otherwise a distance or a score on its own scale: checked within a relative tolerance."""
+    diagnostic: bool = False
+    """A value that qualifies another (a spread within the run, a sample count, a parameter's echo):
+    kept in the records and the CSV, but not shown, ranked, charted or checked."""
 
 
 @dataclass

@@ -35,8 +35,9 @@ def export_judge(suite_name: str, out: Path, *, device: str = "auto", cache_root
                  data_root: Path | None = None) -> tuple[Path, dict[str, Any]]:
     suite = SUITES.get(suite_name)(data_root)
     determinism.configure(determinism.thread_count(suite.threads))
-    data = suite.load()
-    judge = train_evaluator(suite, data, Cache(cache_root), resolve_device(device), shipped=False)
+    cache = Cache(cache_root)
+    data = suite.load(cache)
+    judge = train_evaluator(suite, data, cache, resolve_device(device), shipped=False)
     buf = io.BytesIO()
     torch.save(cpu_state(judge.model), buf)
     path = Path(out) / judge_filename(suite)

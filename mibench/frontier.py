@@ -7,11 +7,7 @@ board. Runs whose record is already on the board are skipped, and each run reuse
 so an interrupted frontier resumes where it stopped. Every point is resolved before any training:
 an unknown parameter or an out-of-range ladder value is an error up front.
 
-The figure (matplotlib): natural accuracy (x) against the attack's top-1 accuracy (y) and, in a
-second panel, against the KNN distance; one line per defense through its points in order of
-natural accuracy, error bars = the standard deviation over seeds, ``none`` as a star, the control
-row (the chance level) as a dashed line, and the Pareto-optimal points (no other point has both
-higher natural accuracy and lower attack accuracy) circled.
+The figure is drawn by :mod:`mibench.frontier_figure`.
 """
 
 from __future__ import annotations
@@ -19,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
-
-import pandas as pd
 
 from .defense import Ladder
 from .errors import ConfigError, MibenchError
@@ -54,10 +48,10 @@ def parse_ladders(items: Iterable[str]) -> dict[str, Ladder]:
     return ladders
 
 
-def plan(suite: str, profile: str, attack: str, defenses: list[str] | None, seeds: int,
+def plan(suite: str, profile: str, attack: str, defenses: list[str] | None, seeds: Iterable[int] = (0, 1, 2),
          ladders: dict[str, Ladder] | None = None, weights: dict[str, str] | None = None,
          suite_params: dict[str, Any] | None = None) -> list[Point]:
-    """Every (defense, ladder point, seed) to run, resolved and validated; ``none`` first. ``weights``
+    """Every (defense, ladder point, seed of ``seeds``) to run, resolved and validated; ``none`` first. ``weights``
     (role -> SHA-256) pins an imported ``evaluator`` file and ``suite_params`` (``--set
     suite.PARAM=VALUE``) apply in every run."""
     given = dict(ladders or {})
@@ -66,8 +60,9 @@ def plan(suite: str, profile: str, attack: str, defenses: list[str] | None, seed
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise ConfigError(f"--ladder names defenses that are not in the frontier: {unknown} (defenses: {names})")
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("--seeds names no seed; e.g. --seeds 0,1,2")
     if "target" in (weights or {}):
         raise ConfigError("--weights target=FILE imports one undefended target; a frontier trains a target per "
                           "defense strength. Import the judge only (--weights evaluator=FILE), or use mibench run")
@@ -77,7 +72,7 @@ def plan(suite: str, profile: str, attack: str, defenses: list[str] | None, seed
         if name != "none" and ladder is None:
             raise ConfigError(f"defense {name!r} declares no strength ladder; give one with --ladder {name}.PARAM=V1,V2")
         for overrides in (ladder.points if name != "none" else ({},)):
-            for seed in range(seeds):
+            for seed in seeds:
                 spec = resolve(suite, name, attack, profile, seed,
                                {"defense": dict(overrides), "suite": dict(suite_params or {})}, weights=weights)
                 points.append(Point(name, dict(overrides), spec))
@@ -96,6 +91,11 @@ def _ladder(name: str, ladders: dict[str, Ladder]) -> Ladder | None:
     return ladders[name] if name in ladders else DEFENSES.get(name).ladder
 
 
+def suite_ladder(defense: str, suite: str, profile: str) -> Ladder | None:
+    """The ladder a frontier runs for ``defense`` by default: the suite profile's, else the defense's own."""
+    return _ladder(defense, SUITES.get(suite)().profile(profile).ladders)
+
+
 def pending(points: list[Point], board_dir: Path) -> list[Point]:
     """The points whose record is not yet on the board (what a resumed frontier still runs)."""
     if not points:
@@ -111,63 +111,3 @@ def run_frontier(points: list[Point], board_dir: Path, run_one: Callable[[RunSpe
     for point in todo:
         run_one(point.spec)
     return len(todo)
-
-
-def pareto(frame: pd.DataFrame, utility: str = "natural_acc", leak: str = "attack_acc_top1") -> pd.Series:
-    """True for rows that no other row dominates (utility >= and leak <=, one of them strictly)."""
-    u, l = frame[utility].to_numpy(), frame[leak].to_numpy()
-    flags = [not any((u2 >= u1 and l2 <= l1) and (u2 > u1 or l2 < l1) for u2, l2 in zip(u, l)) for u1, l1 in zip(u, l)]
-    return pd.Series(flags, index=frame.index)
-
-
-def plot(board: pd.DataFrame, attack: str, path: Path, title: str) -> Path:
-    """Draw the frontier of ``attack``'s rows of ``board`` into ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = board[(board["attack"] == attack)]
-    control = rows[rows["control"].astype(str) == "True"]
-    rows = rows[rows["control"].astype(str) != "True"]
-    if rows.empty:
-        raise ConfigError(f"the board has no {attack!r} rows to draw a frontier from")
-    optimal = pareto(rows)
-    panels = [("attack_acc_top1", "attack top-1 accuracy (lower = more private)"),
-              ("knn_dist", "KNN distance to private data (higher = more private)")]
-    panels = [p for p in panels if p[0] in rows.columns]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.8), squeeze=False)
-    for ax, (metric, label) in zip(axes[0], panels):
-        for defense, group in rows.groupby("defense", sort=True):
-            group = group.sort_values("natural_acc")
-            style = dict(marker="*", markersize=14, linestyle="none") if defense == "none" else dict(marker="o")
-            ax.errorbar(group["natural_acc"], group[metric], xerr=_sd(group, "natural_acc"), yerr=_sd(group, metric),
-                        capsize=3, label=defense, **style)
-            if "strength" in group.columns:
-                for _, r in group.iterrows():
-                    if isinstance(r["strength"], str) and r["strength"]:
-                        ax.annotate(r["strength"], (r["natural_acc"], r[metric]), fontsize=6,
-                                    xytext=(3, 3), textcoords="offset points")
-        best = rows[optimal]
-        ax.scatter(best["natural_acc"], best[metric], s=160, facecolors="none", edgecolors="black",
-                   label="Pareto-optimal" if metric == "attack_acc_top1" else None)
-        for _, r in control.iterrows():
-            ax.axhline(r[metric], color="grey", linestyle="--", linewidth=1,
-                       label="control (chance level)" if metric == "attack_acc_top1" else None)
-        ax.set_xlabel("natural accuracy on private_test")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=130)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
-
-
-def _sd(group: pd.DataFrame, col: str):
-    sd = f"{col}_sd"
-    return group[sd].fillna(0).to_numpy() if sd in group.columns else None

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from .cache import atomic_write_bytes
+
 SUCCESS, FAILURE = "#1a9850", "#d73027"
 
 
@@ -63,3 +65,16 @@ def _show(ax, image: torch.Tensor) -> None:
         ax.imshow(array[:, :, 0], cmap="gray", vmin=0, vmax=1)
     else:
         ax.imshow(array)
+
+
+def keep_grid(folder: Path, config_hash: str, seed: int, seeds: list[int], png: bytes) -> None:
+    """Keep one grid per configuration in a board's ``grids/<board>/`` (``folder``): the lowest seed's,
+    as ``<config_hash>-s<seed>.png``. ``png`` (the grid of run ``seed``) replaces the configuration's
+    grids unless a lower seed is among its records' ``seeds``."""
+    if seeds and seed > min(seeds):
+        return
+    name = f"{config_hash}-s{seed}.png"
+    atomic_write_bytes(Path(folder) / name, png)
+    for other in Path(folder).glob(f"{config_hash}-s*.png"):
+        if other.name != name:
+            other.unlink()

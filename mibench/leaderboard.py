@@ -6,9 +6,13 @@ A board is a suite and profile: ``mnist`` (full profile) or ``mnist-quick``.
 
 The CSV has one row per configuration (defense, attack and their parameters, control or not),
 aggregating its run seeds: each numeric metric's mean over seeds and, as ``<metric>_sd``, its
-standard deviation over seeds (ddof 1). Columns are the identity columns, then the metrics the
-records' evaluators declared (so a new evaluator's metric appears without editing this file),
-then provenance. Volatile provenance (commit, runtime) comes last so CSV diffs show numbers first.
+standard deviation over seeds (ddof 1), and for every headline metric its 95 % interval as
+``<metric>_lo`` and ``<metric>_hi`` (:mod:`mibench.board.intervals`). Columns are the identity
+columns, then the metrics the records' evaluators declared, in the order the board's
+:class:`~mibench.board.schema.BoardSchema` gives (so a new evaluator's metric appears without
+editing this file), then provenance. Volatile provenance (commit, runtime) comes last so CSV
+diffs show numbers first. The views of a board (pivot, worst case, per class) are in
+:mod:`mibench.board`.
 """
 
 from __future__ import annotations
@@ -20,15 +24,12 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock
 
+from .board.diff import BoardDiff, diff, summary
+from .board.intervals import interval
+from .board.schema import HI, IDENTITY, LO, SD, UTILITY, BoardSchema
 from .cache import atomic_write_bytes, atomic_write_text
 from .errors import LeaderboardError
 from .records import RunRecord, write_record
-
-IDENTITY = ["suite", "profile", "defense", "attack", "control", "config_hash"]
-HEAD = ["strength", "n_seeds", "seeds", "natural_acc", "evaluator_acc"]
-PROVENANCE = ["target_arch", "evaluator", "defense_params", "attack_params", "n_classes", "n_per_class",
-              "budget_seeds", "attack_queries", "defense_version", "attack_version", "mibench_version",
-              "torch_version", "threads", "cpu_capability", "device", "git_commit", "runtime_s", "records"]
 
 
 def board_name(suite: str, profile: str) -> str:
@@ -56,11 +57,9 @@ def _params(params: dict[str, Any]) -> str:
 
 
 def aggregate(records: list[tuple[str, RunRecord]]) -> pd.DataFrame:
-    """One row per configuration; numeric metrics as mean and ``_sd`` over run seeds."""
-    specs: dict[str, dict[str, Any]] = {}
-    for _, rec in records:
-        for name, spec in rec.metric_specs.items():
-            specs.setdefault(name, spec)
+    """One row per configuration; numeric metrics as mean and ``_sd`` over run seeds, headline
+    metrics also with their 95 % interval (``_lo``, ``_hi``: :mod:`mibench.board.intervals`)."""
+    schema = BoardSchema.from_records(records)
     groups: dict[str, list[tuple[str, RunRecord]]] = {}
     for path, rec in records:
         groups.setdefault(rec.config_hash, []).append((path, rec))
@@ -73,16 +72,18 @@ def aggregate(records: list[tuple[str, RunRecord]]) -> pd.DataFrame:
             "suite": spec["suite"], "profile": spec["profile"], "defense": spec["defense"],
             "attack": spec["attack"], "control": first.control, "config_hash": config_hash, "strength": first.strength,
             "n_seeds": len(recs), "seeds": " ".join(str(r.spec["seed"]) for r in recs),
-            "natural_acc": _mean([r.natural_acc for r in recs]), "evaluator_acc": _mean([r.evaluator_acc for r in recs]),
+            UTILITY: _mean([r.natural_acc for r in recs]), "evaluator_acc": _mean([r.evaluator_acc for r in recs]),
         }
-        for name, mspec in specs.items():
-            values = [r.metrics.get(name) for r in recs]
-            if mspec.get("kind", "number") == "text":
-                row[name] = ",".join(sorted({str(v) for v in values if v is not None}))
-            else:
-                numbers = pd.Series([v for v in values if v is not None], dtype=float)
-                row[name] = numbers.mean() if len(numbers) else float("nan")
-                row[f"{name}_sd"] = numbers.std(ddof=1) if len(numbers) > 1 else float("nan")
+        for metric in schema.metrics:
+            values = [r.metrics.get(metric.name) for r in recs]
+            if not metric.number:
+                row[metric.name] = ",".join(sorted({str(v) for v in values if v is not None}))
+                continue
+            numbers = pd.Series([v for v in values if v is not None], dtype=float)
+            row[metric.name] = numbers.mean() if len(numbers) else float("nan")
+            row[metric.name + SD] = numbers.std(ddof=1) if len(numbers) > 1 else float("nan")
+            if metric.headline:
+                row[metric.name + LO], row[metric.name + HI] = interval(recs, metric)
         budget = first.budget
         row.update({
             "target_arch": first.target_arch, "evaluator": first.evaluator_arch,
@@ -99,8 +100,7 @@ def aggregate(records: list[tuple[str, RunRecord]]) -> pd.DataFrame:
             "records": " ".join(p for p, _ in members),
         })
         rows.append(row)
-    metric_cols = [c for name in specs for c in (name, f"{name}_sd") if c in (rows[0] if rows else {})]
-    frame = pd.DataFrame(rows, columns=IDENTITY + HEAD + metric_cols + PROVENANCE)
+    frame = pd.DataFrame(rows, columns=schema.csv_columns())
     return frame.sort_values(["control", "attack", "defense", "config_hash"], kind="stable").reset_index(drop=True)
 
 
@@ -125,26 +125,59 @@ def read_board(csv_path: Path) -> pd.DataFrame:
     return frame
 
 
+def load(folder: Path, board: str) -> tuple[pd.DataFrame, BoardSchema]:
+    """``<folder>/<board>.csv`` and the schema its records declare (what every view reads)."""
+    return read_board(Path(folder) / f"{board}.csv"), BoardSchema.from_records(read_records(folder, board))
+
+
 def _existing(folder: Path) -> str:
     boards = sorted(p.stem for p in Path(folder).glob("*.csv")) if Path(folder).is_dir() else []
     return f". Boards in {folder}: {', '.join(boards)}" if boards else ""
 
 
-def check_board_file(folder: Path, board: str) -> None:
-    """Refuse up front, before any work, to write into a CSV that is not a mibench board."""
+OVERWRITE_FLAG = "--overwrite-edited-board"
+
+
+def check_board_file(folder: Path, board: str, overwrite_edited: bool = False) -> None:
+    """Refuse up front, before any work, to write into a CSV that is not a mibench board or, unless
+    ``overwrite_edited``, one whose rebuild from its records would lose something (a hand-edited
+    cell, a foreign column or row: :meth:`BoardDiff.lost`)."""
     csv_path = Path(folder) / f"{board}.csv"
-    if csv_path.exists():
-        read_board(csv_path)
+    if not csv_path.exists():
+        return
+    read_board(csv_path)
+    lost = [] if overwrite_edited else compare_csv(folder, board).lost()
+    if lost:
+        raise LeaderboardError(
+            f"{csv_path} differs from what its records build (edited by hand, or built by another mibench "
+            f"version); rebuilding it from the records would lose:{summary(lost)}\nMove what you want to keep into "
+            f"the records (or out of the folder), or pass {OVERWRITE_FLAG} to rebuild it from the records anyway")
+
+
+def render(frame: pd.DataFrame) -> str:
+    """A board's CSV text."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, float_format="%.6g")
+    return buf.getvalue()
+
+
+def built(folder: Path, board: str) -> str:
+    """The CSV text ``<folder>/records/<board>/*.json`` build."""
+    return render(aggregate(read_records(folder, board)))
+
+
+def compare_csv(folder: Path, board: str) -> BoardDiff:
+    """``<folder>/<board>.csv`` against what its records build (:mod:`mibench.board.diff`)."""
+    return diff((Path(folder) / f"{board}.csv").read_text(), built(folder, board))
 
 
 def build(folder: Path, board: str) -> Path:
-    """Regenerate ``<folder>/<board>.csv`` from ``<folder>/records/<board>/*.json``."""
+    """Regenerate ``<folder>/<board>.csv`` from ``<folder>/records/<board>/*.json``, whatever the CSV
+    holds (a command that must not lose a hand edit calls :func:`check_board_file` first)."""
     folder = Path(folder)
-    check_board_file(folder, board)
-    frame = aggregate(read_records(folder, board))
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, float_format="%.6g")
-    atomic_write_text(folder / f"{board}.csv", buf.getvalue())
+    if (folder / f"{board}.csv").exists():
+        read_board(folder / f"{board}.csv")
+    atomic_write_text(folder / f"{board}.csv", built(folder, board))
     return folder / f"{board}.csv"
 
 
@@ -154,114 +187,25 @@ def board_lock(folder: Path, board: str) -> FileLock:
     return FileLock(str(Path(folder) / f".{board}.lock"), timeout=600)
 
 
-def add_record(folder: Path, record: RunRecord, grid: Path | None = None) -> Path:
-    """Store ``record`` in the board's records (replacing the same config and seed), keep its
-    reconstruction ``grid`` (PNG) in ``grids/<board>/`` for the site, and rebuild the board's CSV."""
+def add_record(folder: Path, record: RunRecord, grid: Path | None = None, reconstructions: Path | None = None,
+               overwrite_edited: bool = False) -> Path:
+    """Store ``record`` in the board's records (replacing the same config and seed) with its
+    ``reconstructions`` file (:func:`mibench.reconstructions.board_path`), keep its reconstruction
+    ``grid`` (PNG) in ``grids/<board>/`` for the site when it is the configuration's lowest seed
+    (:func:`mibench.grid.keep_grid`), and rebuild the board's CSV. A CSV whose rebuild would lose a
+    hand edit is refused before anything is written, unless ``overwrite_edited``."""
+    from .grid import keep_grid
+    from .reconstructions import board_path
+
     spec = record.spec
     board = board_name(spec["suite"], spec["profile"])
     name = f"{record.config_hash}-s{spec['seed']}"
     with board_lock(folder, board):
-        check_board_file(folder, board)
+        check_board_file(folder, board, overwrite_edited)
         if grid is not None and Path(grid).is_file():
-            (Path(folder) / "grids" / board).mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(Path(folder) / "grids" / board / f"{name}.png", Path(grid).read_bytes())
+            seeds = [r.spec["seed"] for _, r in read_records(folder, board) if r.config_hash == record.config_hash]
+            keep_grid(Path(folder) / "grids" / board, record.config_hash, spec["seed"], seeds, Path(grid).read_bytes())
+        if reconstructions is not None:
+            atomic_write_bytes(board_path(folder, board, name), Path(reconstructions).read_bytes())
         write_record(records_dir(folder, board) / f"{name}.json", record)
         return build(folder, board)
-
-
-def cell(row: pd.Series, col: str) -> str:
-    """One board cell as shown: floats to 4 significant digits, ``mean ± sd`` where ``<col>_sd`` exists."""
-    v = row[col]
-    if not isinstance(v, float):
-        return str(v)
-    text = f"{v:.4g}"
-    if f"{col}_sd" in row and pd.notna(row[f"{col}_sd"]):
-        text += f" ± {row[f'{col}_sd']:.2g}"
-    return text
-
-
-def markdown(frame: pd.DataFrame, columns: list[str]) -> str:
-    """A Markdown table of ``frame``'s ``columns`` (cells as :func:`cell`), for the README."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for _, row in frame.iterrows()]
-    return "\n".join(lines)
-
-
-def default_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows run with every parameter at the suite's values (no frontier point, no ``--set``):
-    those whose config hash is the one ``mibench run --defense D --attack A`` resolves today."""
-    from .errors import MibenchError
-    from .spec import resolve
-
-    hashes: dict[tuple, str | None] = {}  # one resolution per (suite, defense, attack, profile, control)
-
-    def is_default(row: pd.Series) -> bool:
-        key = (row["suite"], row["defense"], row["attack"], row["profile"], bool(row["control"]))
-        if key not in hashes:
-            try:
-                hashes[key] = resolve(*key[:4], control=key[4]).config_hash
-            except MibenchError:  # a component no longer registered here
-                hashes[key] = None
-        return hashes[key] == row["config_hash"]
-
-    return frame[frame.apply(is_default, axis=1)] if len(frame) else frame
-
-
-def pivot(frame: pd.DataFrame, metric: str = "attack_acc_top1") -> pd.DataFrame:
-    """Defense x attack of ``metric`` (``mean ± sd`` over seeds) at the default strengths; the
-    attacks' control rows as a last row ``(control)``."""
-    rows = default_rows(frame)
-    cells = {(r["defense"] if not r["control"] else "(control)", r["attack"]): cell(r, metric) for _, r in rows.iterrows()}
-    defenses = sorted({d for d, _ in cells if d != "(control)"}, key=lambda d: (d != "none", d))
-    if any(d == "(control)" for d, _ in cells):
-        defenses.append("(control)")
-    attacks = sorted({a for _, a in cells})
-    return pd.DataFrame([[cells.get((d, a), "") for a in attacks] for d in defenses], index=pd.Index(defenses, name="defense"),
-                        columns=attacks)
-
-
-WORST_CASE_NOTE = ("attacks k/N: the defense met k of the board's N attacks; a defense that missed some ranks after "
-                   "those that met them all (`mibench sweep` fills the grid)")
-
-
-def worst_case(frame: pd.DataFrame, metric: str = "attack_acc_top1") -> pd.DataFrame:
-    """Per defense (default strength): natural accuracy, the highest mean ``metric`` over the attacks
-    and the attack that reached it; ranked from the most private (lowest worst case) down
-    (RobustBench ranks by the worst case over attacks in the same way). ``attacks`` is "k/N": the
-    defense met k of the N attacks on the board; a defense that missed some ranks after every
-    defense that met them all, since its worst case may not be worst yet."""
-    rows = default_rows(frame)
-    rows = rows[~rows["control"].astype(bool)]
-    total = rows["attack"].nunique()
-    out = []
-    for defense, group in rows.groupby("defense"):
-        worst = group.loc[group[metric].idxmax()]
-        out.append({"defense": defense, "natural_acc": group["natural_acc"].mean(), f"worst_{metric}": worst[metric],
-                    f"worst_{metric}_sd": worst.get(f"{metric}_sd", float("nan")), "worst_attack": worst["attack"],
-                    "attacks": f"{group['attack'].nunique()}/{total}", "_missing": total - group["attack"].nunique()})
-    table = pd.DataFrame(out, columns=["defense", "natural_acc", f"worst_{metric}", f"worst_{metric}_sd", "worst_attack",
-                                       "attacks", "_missing"])
-    table = table.sort_values(["_missing", f"worst_{metric}"], kind="stable").drop(columns="_missing")
-    table = table.reset_index(drop=True)
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table
-
-
-def per_class(records: list[tuple[str, RunRecord]], metric: str = "attack_acc_top1") -> pd.DataFrame:
-    """One row per configuration whose records break ``metric`` down by attacked class (records
-    written before mibench stored ``per_class`` have none): the identity columns, then one column
-    per class label with the class's mean over the configuration's seeds."""
-    groups: dict[str, list[RunRecord]] = {}
-    for _, rec in records:
-        if metric in rec.per_class:
-            groups.setdefault(rec.config_hash, []).append(rec)
-    rows, classes = [], set()
-    for config_hash, recs in groups.items():
-        first = recs[0]
-        by_class = pd.DataFrame([r.per_class[metric] for r in recs]).mean()
-        classes.update(by_class.index)
-        rows.append({"defense": first.spec["defense"], "strength": first.strength, "attack": first.spec["attack"],
-                     "control": first.control, "config_hash": config_hash, "n_seeds": len(recs), **by_class.to_dict()})
-    columns = ["defense", "strength", "attack", "control", "config_hash", "n_seeds", *sorted(classes, key=int)]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.sort_values(["control", "attack", "defense", "config_hash"], kind="stable").reset_index(drop=True)

@@ -24,6 +24,7 @@ import torch
 
 from .components import Component
 from .data import PublicImages
+from .hotloops import HotLoop
 
 SCOPES = ("public", "target")
 
@@ -50,3 +51,10 @@ class Prior(Component):
     def load(self, state: dict[str, Any], ctx: PriorContext) -> Any:
         """The usable prior (modules on ``ctx.device``, in eval mode) from a cached state."""
         raise NotImplementedError
+
+    def hot_loops(self, ctx: PriorContext) -> dict[str, HotLoop]:
+        """The prior's training loops for ``mibench bench``, by name (``"GAN step"``): one step each
+        of :meth:`train`'s own code on ``ctx``, which the bench fills with random public images (and,
+        for ``scope = "target"``, a randomly initialised target's view) at the suite's sizes. None by
+        default."""
+        return {}

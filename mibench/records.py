@@ -7,7 +7,8 @@ declarations. Leaderboards are generated from records only. ``from_json`` reads 
 by older versions (missing fields take their defaults).
 
 A run's folder holds ``record.json``,
-``reconstructions/`` (one PNG per image, named ``c<class>_s<seed>_<k>.png``) and ``grid.png``
+``reconstructions/`` (one PNG per image, named ``c<class>_s<seed>_<k>.png``), ``reconstructions.npz``
+(the same images, 8-bit, as the board keeps them: :mod:`mibench.reconstructions`) and ``grid.png``
 (per class, reconstructions beside their nearest private_train image in evaluator features). The
 folder is assembled under a temporary name and renamed into place, so it is complete or absent.
 """
@@ -32,6 +33,7 @@ from . import __version__
 from .attack import Reconstructions
 from .cache import atomic_write_text
 from .grid import draw_grid
+from .reconstructions import FILE_NAME
 
 
 @dataclasses.dataclass
@@ -63,6 +65,9 @@ class RunRecord:
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     cache: dict[str, Any] = dataclasses.field(default_factory=dict)
     run_folder: str = ""
+    reconstructions_sha256: str = ""  # of the stored reconstructions (mibench.reconstructions); empty in older records
+    stage_sha256: dict[str, str] = dataclasses.field(default_factory=dict)  # stage -> SHA-256 (mibench.stage_hashes); {} in older records
+    rejudged: dict[str, Any] = dataclasses.field(default_factory=dict)  # where `leaderboard rejudge` recomputed the metrics
 
     @property
     def control(self) -> bool:
@@ -116,11 +121,21 @@ def _to_png(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
+def write_grid(path: Path, record: RunRecord, recon: Reconstructions, nearest: torch.Tensor,
+               success: torch.Tensor) -> Path:
+    """The record's reconstruction grid (:mod:`mibench.grid`; ``nearest``: the nearest private image of
+    each reconstruction, ``success``: the judge's top-1 verdict on it), titled with the row and seed."""
+    spec = record.spec
+    title = (f"{spec['defense']} x {spec['attack']}{' (control)' if record.control else ''} on {spec['suite']} "
+             f"({spec['profile']}, seed {spec['seed']}): judge top-1 {float(success.float().mean()):.2f}")
+    return draw_grid(recon.images, recon.labels, nearest, success, path, title)
+
+
 def write_run_folder(folder: Path, record: RunRecord, recon: Reconstructions, nearest: torch.Tensor,
-                     success: torch.Tensor) -> None:
+                     success: torch.Tensor, stored: bytes) -> None:
     """Write the run's folder atomically (an existing folder of the same run is replaced): the
-    reconstructions as PNGs, ``grid.png`` (:mod:`mibench.grid`; ``success``: the judge's top-1
-    verdict per reconstruction) and ``record.json``."""
+    reconstructions as PNGs and as ``stored`` (their ``.npz``), ``grid.png`` (:func:`write_grid`)
+    and ``record.json``."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
@@ -130,10 +145,8 @@ def write_run_folder(folder: Path, record: RunRecord, recon: Reconstructions, ne
         for img, c, s in zip(recon.images, recon.labels.tolist(), recon.seed_index.tolist()):
             k = counters[(c, s)] = counters.get((c, s), -1) + 1
             _to_png(img).save(images / f"c{c}_s{s}_{k}.png")
-        spec = record.spec
-        title = (f"{spec['defense']} x {spec['attack']}{' (control)' if record.control else ''} on {spec['suite']} "
-                 f"({spec['profile']}, seed {spec['seed']}): judge top-1 {float(success.float().mean()):.2f}")
-        draw_grid(recon.images, recon.labels, nearest, success, staging / "grid.png", title)
+        (staging / FILE_NAME).write_bytes(stored)
+        write_grid(staging / "grid.png", record, recon, nearest, success)
         (staging / "record.json").write_text(record.to_json())
         if folder.exists():
             shutil.rmtree(folder)

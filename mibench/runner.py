@@ -19,20 +19,21 @@ from typing import Iterator
 
 import torch
 
-from . import determinism, stages
+from . import determinism, reconstructions, stages
 from .access import view_for
 from .assets import locate, sha256_file
 from .attack import AttackContext, Reconstructions
 from .cache import Cache, ensure_writable
 from .data import DataRoles, attack_stage
 from .errors import CheckpointError, ConfigError
-from .evaluator import EvalContext, Evaluator
+from .evaluator import EvalContext
 from .leaderboard import add_record, board_name, check_board_file
+from .progress import timed_spans
 from .records import RunRecord, quantize, versions, write_run_folder
 from .registries import ATTACKS, DEFENSES, EVALUATORS, PRIORS, SUITES
 from .spec import RunSpec
+from .stage_hashes import module_sha256, tree_sha256
 from .suite import Suite
-from .tensors import as_float, nearest_same_class
 
 
 @dataclass
@@ -46,6 +47,7 @@ class RunOptions:
     assets_dirs: tuple[Path, ...] = ()  # searched first for the suite's weights files (--assets-dir)
     weights: dict[str, Path] = dataclasses.field(default_factory=dict)  # --weights ROLE=FILE
     precision: str = "fp32"  # --precision: fp32 (deterministic) or bf16 (GPU speed; determinism.py)
+    overwrite_edited_board: bool = False  # --overwrite-edited-board: rebuild a board CSV edited by hand
 
 
 def imported_files(spec: RunSpec, options: RunOptions) -> dict[str, tuple[Path, str]]:
@@ -85,6 +87,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def described(registry, component) -> dict:
+    """A component as a record lists it: name, version, paper, code and the distribution that provides it."""
+    return {**component.describe(), **registry.origin(component.name)}
+
+
 class Timings(dict):
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -93,14 +100,6 @@ class Timings(dict):
             yield
         finally:
             self[name] = round(time.perf_counter() - start, 3)
-
-
-def check_metric_declarations(evaluator: Evaluator, metrics: dict) -> None:
-    declared = {m.name for m in evaluator.metrics}
-    undeclared = sorted(set(metrics) - declared)
-    if undeclared:
-        raise ConfigError(f"evaluator {evaluator.name!r} returned undeclared metrics {undeclared}; "
-                          f"declare them in its `metrics` (declared: {sorted(declared)})")
 
 
 class Pipeline:
@@ -117,26 +116,24 @@ class Pipeline:
         self.evaluators = [EVALUATORS.get(n)(spec.evaluator_params.get(n, {})) for n in self.suite.evaluators]
         self.imported = imported_files(spec, options)
         self.timings = Timings()
+        self.stage_sha256: dict[str, str] = {}  # stage -> checksum of its output (mibench.stage_hashes)
 
     def prepare(self) -> "Prepared":
         """Data, target, judge and the judge's private features: cached, seed-independent."""
         t, cache, dev = self.timings, self.cache, self.device
         with t.stage("data"):
-            data = self.suite.load()
+            data = self.suite.load(cache)
         with t.stage("target"), determinism.autocast(dev):
             target = stages.train_target(self.suite, self.profile, self.defense, self.spec.defense_params, data,
                                          cache, dev, imported=self.imported.get("target"))
-        with t.stage("evaluator"):
-            judge = stages.train_evaluator(self.suite, data, cache, dev, assets_dirs=self.options.assets_dirs,
-                                           imported=self.imported.get("evaluator"))
-        with t.stage("private_features"):
-            feats = stages.private_features(judge, data, cache, dev)
+        judge, feats = stages.load_judge(self.suite, data, cache, dev, t, assets_dirs=self.options.assets_dirs,
+                                         imported=self.imported.get("evaluator"))
         return Prepared(data, target, judge, feats)
 
     def build_public_prior(self, name: str) -> None:
         """Build (or find in the cache) one of the attack's public priors, as its runs will."""
         with determinism.autocast(self.device):
-            stages.build_public_prior(self.cache, self.suite, self.suite.load().public_images(), name,
+            stages.build_public_prior(self.cache, self.suite, self.suite.load(self.cache).public_images(), name,
                                       self.spec.prior_params[name], self.device)
 
     def build_target_prior(self, name: str) -> None:
@@ -153,7 +150,7 @@ class Pipeline:
 
     def _prior_loader(self, prep: "Prepared", public, view):
         return stages.prior_loader(self.cache, self.suite, public, self.spec.prior_params, self.attack.name,
-                                   prep.target.key, view, self.device, self.timings)
+                                   prep.target.key, view, self.device, self.timings, self.stage_sha256)
 
     def reconstruct(self, prep: "Prepared") -> tuple[Reconstructions, int]:
         """Run the attack with the access it declared, the public images and nothing private;
@@ -163,26 +160,17 @@ class Pipeline:
         ctx = AttackContext(target=view, public=public, budget=self.profile.budget, image_shape=self.suite.image_shape,
                             num_classes=self.suite.num_classes, device=self.device, seed=self.spec.seed,
                             artifact=stages.attack_artifact(self.cache, prep.target.key, public, self.attack.name,
-                                                            self.attack.version, view),
+                                                            self.attack.version, view, self.stage_sha256),
                             prior=self._prior_loader(prep, public, view))
-        with self.timings.stage("attack"), attack_stage(), determinism.autocast(self.device):
+        with self.timings.stage("attack"), attack_stage(), determinism.autocast(self.device), timed_spans() as spans:
             recon = self.attack.run(ctx)
+        self.timings.update({f"attack/{name}": round(seconds, 3) for name, seconds in spans.items()})
         recon.images = quantize(recon.images)
         return recon, view.queries
 
     def eval_context(self, prep: "Prepared", recon: Reconstructions) -> EvalContext:
-        return EvalContext(evaluator=prep.judge.model, private_train=prep.data.private_train,
-                           private_features=prep.private_features, recon=recon, device=self.device,
-                           artifact=stages.eval_artifact(self.cache, prep.judge.key),
-                           evaluator_name=self.suite.evaluator_arch, assets_dirs=tuple(self.options.assets_dirs))
-
-    def evaluate(self, ectx: EvalContext) -> dict:
-        metrics: dict = {}
-        for ev in self.evaluators:
-            values = ev.evaluate(ectx)
-            check_metric_declarations(ev, values)
-            metrics.update(values)
-        return metrics
+        return stages.eval_context(self.suite, prep.judge, prep.data, prep.private_features, recon, self.cache,
+                                   self.device, self.options.assets_dirs)
 
     def configure(self) -> None:
         """The suite's thread count and deterministic kernels: every stage is computed the same
@@ -194,20 +182,26 @@ class Pipeline:
         self.configure()
         start = time.perf_counter()
         prep = self.prepare()
+        self.stage_sha256["target"] = module_sha256(prep.target.model)
         recon, queries = self.reconstruct(prep)
         ectx = self.eval_context(prep, recon)
         with t.stage("evaluate"):
-            metrics = self.evaluate(ectx)
-            _, nearest_idx = nearest_same_class(ectx.features, recon.labels, prep.private_features,
-                                                prep.data.private_train.labels)
+            metrics = stages.evaluate(self.evaluators, ectx)
+            nearest = stages.nearest_private(ectx)
         t["total"] = round(time.perf_counter() - start, 3)
         record = self.record(prep, metrics, queries, recon.notes, ectx)
         folder = self.run_folder()
         record.run_folder = str(folder)
+        stored = reconstructions.encode(recon)
+        record.reconstructions_sha256 = reconstructions.sha256(stored)
+        record.stage_sha256 = {**self.stage_sha256, "reconstructions": record.reconstructions_sha256,
+                               "judge": module_sha256(prep.judge.model), "metrics": tree_sha256(metrics)}
         success = ectx.logits.argmax(1) == recon.labels
-        write_run_folder(folder, record, recon, as_float(prep.data.private_train.images[nearest_idx]), success)
+        write_run_folder(folder, record, recon, nearest, success, stored)
         if self.options.write_leaderboard:
-            add_record(self.leaderboard_dir(), record, grid=folder / "grid.png")
+            add_record(self.leaderboard_dir(), record, grid=folder / "grid.png",
+                       reconstructions=folder / reconstructions.FILE_NAME,
+                       overwrite_edited=self.options.overwrite_edited_board)
         return record
 
     def record(self, prep: "Prepared", metrics: dict, queries: int, attack_notes: dict | None = None,
@@ -215,10 +209,6 @@ class Pipeline:
         """The run's record; ``ectx`` (after evaluation) adds the evaluators' notes, weights files and
         per-class numbers."""
         spec, data = self.spec, prep.data
-
-        def described(registry, component) -> dict:
-            return {**component.describe(), **registry.origin(component.name)}
-
         return RunRecord(
             spec=spec.to_dict(), config_hash=spec.config_hash, metrics=metrics,
             natural_acc=prep.target.accuracy, evaluator_acc=prep.judge.accuracy,
@@ -233,7 +223,8 @@ class Pipeline:
             profile=self.suite.describe_profile(spec.profile),
             target_arch=self.suite.target_arch, target_arch_params=self.suite.target_arch_params,
             evaluator_arch=self.suite.evaluator_arch,
-            evaluator_weights={**self._judge_weights(), **(ectx.weights if ectx else {})},
+            evaluator_weights={**stages.judge_weights(self.suite, self.imported.get("evaluator")),
+                               **(ectx.weights if ectx else {})},
             budget=dataclasses.asdict(self.profile.budget),
             data={**data.summary(), "fingerprint": data.fingerprint(), "source": self.suite.source()},
             attack_queries=queries, attack_notes=dict(attack_notes or {}),
@@ -249,13 +240,6 @@ class Pipeline:
         if ladder is None:
             return ""
         return ";".join(f"{k}={self.spec.defense_params[k]}" for k in ladder.knob.split(","))
-
-    def _judge_weights(self) -> dict[str, str]:
-        if "evaluator" in self.imported:
-            path, sha = self.imported["evaluator"]
-            return {path.name: sha}
-        asset = self.suite.evaluator_asset
-        return {asset.filename: asset.sha256} if asset is not None else {}
 
     def run_folder(self) -> Path:
         s = self.spec
@@ -275,7 +259,8 @@ class Pipeline:
         ensure_writable(self.cache.root, "cache folder ($MIBENCH_CACHE)")
         if self.options.write_leaderboard:
             ensure_writable(self.leaderboard_dir(), "leaderboard folder (--leaderboard-dir)")
-            check_board_file(self.leaderboard_dir(), board_name(self.spec.suite, self.spec.profile))
+            check_board_file(self.leaderboard_dir(), board_name(self.spec.suite, self.spec.profile),
+                             overwrite_edited=self.options.overwrite_edited_board)
 
 
 @dataclass

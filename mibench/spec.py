@@ -59,8 +59,9 @@ WEIGHT_ROLES = ("target", "evaluator")
 
 def control_attacks(suite) -> list[str]:
     """The attacks with a control row on ``suite``: those the suite declares a control for, and the
-    registered control-only attacks."""
-    return [*suite.controls, *(a for a in ATTACKS.names() if ATTACKS.get(a).control_only and a not in suite.controls)]
+    registered control-only attacks (a name two distributions register is left out: selecting it fails)."""
+    return [*suite.controls, *(a for a in ATTACKS.usable_names() if ATTACKS.get(a).control_only
+                               and a not in suite.controls)]
 
 
 def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: int = 0,
@@ -102,7 +103,7 @@ def resolve(suite: str, defense: str, attack: str, profile: str = "full", seed: 
         return params_dict(resolve_params(cls.Params, merged, owner=f"{kind[:-1]} {name!r}"))
 
     if attack_cls.access.value not in suite_obj.accesses:
-        fitting = [a for a in ATTACKS.names()
+        fitting = [a for a in ATTACKS.usable_names()
                    if ATTACKS.get(a).access.value in suite_obj.accesses and not ATTACKS.get(a).control_only]
         raise ConfigError(f"attack {attack!r} needs {attack_cls.access.value} access, which the targets of suite "
                           f"{suite!r} do not give (they give: {', '.join(suite_obj.accesses)}); attacks that fit: "

@@ -10,6 +10,8 @@
 - :func:`prior_loader`: the priors an attack requests, keyed by their scope (:mod:`mibench.prior`).
 - :func:`attack_artifact` / :func:`eval_artifact`: the scopes of an attack's target-dependent
   artifacts and of evaluation statistics.
+- :func:`load_judge`, :func:`eval_context` and :func:`evaluate`: the evaluation step, the same in
+  ``mibench run`` and ``mibench leaderboard rejudge`` (:mod:`mibench.rejudge`).
 
 Bumping a backbone's, a component's or the trainer's version changes every key that depends on it.
 """
@@ -27,17 +29,20 @@ from torch import nn
 
 from . import determinism
 from .assets import load_state_dict
+from .attack import Reconstructions
 from .cache import Cache, content_key
 from .checkpoints import import_classifier
 from .data import DataRoles, PublicImages
 from .defense import Defense, DefenseContext
 from .errors import AssetError, ConfigError
+from .evaluator import EvalContext, Evaluator
 from .models import Classifier
 from .prior import Prior, PriorContext
 from .registries import MODELS, PRIORS
+from .stage_hashes import tree_sha256
 from .suite import Profile, Suite
 from .training import TRAINER_VERSION, accuracy, fit
-from .tensors import batched, cpu_state
+from .tensors import as_float, batched, cpu_state, nearest_same_class
 
 
 @dataclass
@@ -212,10 +217,11 @@ def build_public_prior(cache: Cache, suite: Suite, public: PublicImages, name: s
 
 def prior_loader(cache: Cache, suite: Suite, public: PublicImages, prior_params: dict[str, dict[str, Any]],
                  attack_name: str, target_key: str, view: Any, device: torch.device,
-                 timings: dict[str, float]) -> Callable[[str], Any]:
+                 timings: dict[str, float], hashes: dict[str, str] | None = None) -> Callable[[str], Any]:
     """``prior(name)`` for an attack's context: trains (or loads from the cache) each requested prior
     once per run and hands out the loaded object; ``timings["prior:<name>"]`` gets its seconds (part
-    of the attack's). A target-scoped prior's build queries count in every run that uses it."""
+    of the attack's) and ``hashes["prior:<name>"]`` the checksum of its state
+    (:mod:`mibench.stage_hashes`). A target-scoped prior's build queries count in every run that uses it."""
     loaded: dict[str, Any] = {}
 
     def prior(name: str) -> Any:
@@ -225,8 +231,11 @@ def prior_loader(cache: Cache, suite: Suite, public: PublicImages, prior_params:
         if name not in loaded:
             obj, start = PRIORS.get(name)(prior_params[name]), time.perf_counter()
             ctx = prior_context(suite, public, obj, device, view)
-            loaded[name] = obj.load(prior_state(cache, suite, public, obj, prior_params[name], ctx, target_key, view), ctx)
+            state = prior_state(cache, suite, public, obj, prior_params[name], ctx, target_key, view)
+            loaded[name] = obj.load(state, ctx)
             timings[f"prior:{name}"] = round(time.perf_counter() - start, 3)
+            if hashes is not None:
+                hashes[f"prior:{name}"] = tree_sha256(state)
         return loaded[name]
 
     return prior
@@ -253,14 +262,18 @@ def counted_build(cache: Cache, kind: str, key: dict, build: Callable[[], dict],
 
 
 def attack_artifact(cache: Cache, target_key: str, public: PublicImages, attack_name: str, attack_version: str,
-                    view: Any):
+                    view: Any, hashes: dict[str, str] | None = None):
     """``artifact(name, config, build)`` for an attack: keyed by the target, the public data and the
-    attack; the build's target queries count in every run that uses the artifact."""
+    attack; the build's target queries count in every run that uses the artifact.
+    ``hashes["artifact:<name>"]`` gets the checksum of each artifact (:mod:`mibench.stage_hashes`)."""
 
     def artifact(name: str, config: dict, build: Callable[[], dict]) -> dict:
         key = {"target": target_key, "public": public.fingerprint, "attack": attack_name,
                "attack_version": attack_version, "artifact": name, "config": config}
-        return counted_build(cache, "attacks", key, build, view)
+        payload = counted_build(cache, "attacks", key, build, view)
+        if hashes is not None:
+            hashes[f"artifact:{name}"] = tree_sha256(payload)
+        return payload
 
     return artifact
 
@@ -272,3 +285,57 @@ def eval_artifact(cache: Cache, evaluator_key: str):
         return cache.get_or_build("evaluation", {"evaluator": evaluator_key, "name": name, **config}, build)
 
     return artifact
+
+
+def load_judge(suite: Suite, data: DataRoles, cache: Cache, device: torch.device, timings: dict, *,
+               assets_dirs: tuple = (), imported: tuple[Path, str] | None = None) -> tuple[Trained, torch.Tensor]:
+    """The suite's judge (:func:`train_evaluator`) and its features of private_train, timed as the
+    ``evaluator`` and ``private_features`` stages in ``timings`` (a :class:`mibench.runner.Timings`)."""
+    with timings.stage("evaluator"):
+        judge = train_evaluator(suite, data, cache, device, assets_dirs=assets_dirs, imported=imported)
+    with timings.stage("private_features"):
+        feats = private_features(judge, data, cache, device)
+    return judge, feats
+
+
+def judge_weights(suite: Suite, imported: tuple[Path, str] | None) -> dict[str, str]:
+    """The judge's weights file and its SHA-256, as a record's ``evaluator_weights`` lists it (none
+    for a judge trained from the suite's recipe)."""
+    if imported is not None:
+        return {imported[0].name: imported[1]}
+    asset = suite.evaluator_asset
+    return {asset.filename: asset.sha256} if asset is not None else {}
+
+
+def eval_context(suite: Suite, judge: Trained, data: DataRoles, feats: torch.Tensor, recon: Reconstructions,
+                 cache: Cache, device: torch.device, assets_dirs: tuple = ()) -> EvalContext:
+    """What the evaluators receive: the judge, private_train, its features and the reconstructions."""
+    return EvalContext(evaluator=judge.model, private_train=data.private_train, private_features=feats, recon=recon,
+                       device=device, artifact=eval_artifact(cache, judge.key), evaluator_name=suite.evaluator_arch,
+                       assets_dirs=tuple(assets_dirs))
+
+
+def check_metric_declarations(evaluator: Evaluator, metrics: dict) -> None:
+    declared = {m.name for m in evaluator.metrics}
+    undeclared = sorted(set(metrics) - declared)
+    if undeclared:
+        raise ConfigError(f"evaluator {evaluator.name!r} returned undeclared metrics {undeclared}; "
+                          f"declare them in its `metrics` (declared: {sorted(declared)})")
+
+
+def evaluate(evaluators: list[Evaluator], ctx: EvalContext) -> dict:
+    """Every evaluator's metrics on ``ctx``'s reconstructions (their notes, weights files and
+    per-class numbers are left in ``ctx``)."""
+    metrics: dict = {}
+    for ev in evaluators:
+        values = ev.evaluate(ctx)
+        check_metric_declarations(ev, values)
+        metrics.update(values)
+    return metrics
+
+
+def nearest_private(ctx: EvalContext) -> torch.Tensor:
+    """For each reconstruction, the nearest private_train image of its class in the judge's features
+    (the KNN metric's neighbour; drawn beside it in the grid)."""
+    _, idx = nearest_same_class(ctx.features, ctx.recon.labels, ctx.private_features, ctx.private_train.labels)
+    return as_float(ctx.private_train.images[idx])

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from .assets import Asset
 from .attack import AttackBudget
+from .cache import Cache
 from .components import BUDGET_KINDS, Component, resolve_params, scale_budget
 from .data import DataRoles
 from .errors import ConfigError, MibenchError
@@ -95,7 +96,9 @@ class Suite(Component):
         """Where the data comes from (stored in the record); raises DataSourceError when it is missing."""
         raise NotImplementedError
 
-    def load(self) -> DataRoles:
+    def load(self, cache: Cache | None = None) -> DataRoles:
+        """The data roles. ``cache`` is the run's cache (``--cache-dir``; ``None``: the default one): a
+        suite that keeps files derived from its data (celeba64's decoded images) writes them there only."""
         raise NotImplementedError
 
     def profile(self, name: str) -> Profile:
@@ -110,11 +113,15 @@ class Suite(Component):
         return {**scale_budget(component.Params, prof.budget_scale), **explicit}
 
     def validate_profiles(self) -> None:
-        """Every profile key must name a registered component and existing, valid parameters."""
+        """Every profile key must name a registered component and existing, valid parameters. A name
+        that several distributions register is skipped: selecting it is the error (its message names
+        them), and runs of other components go on."""
         from .registries import REGISTRIES as registries  # they import this module
         for pname, prof in self.profiles.items():
             for key, values in prof.components.items():
                 kind, _, name = key.partition(".")
+                if name in registries[kind].clashes():
+                    continue
                 owner = f"suite {self.name!r} profile {pname!r} key {key!r}"
                 try:
                     cls = registries[kind].get(name)
@@ -122,6 +129,8 @@ class Suite(Component):
                     raise ConfigError(f"{owner} names no usable component: {exc}") from exc
                 resolve_params(cls.Params, {**scale_budget(cls.Params, prof.budget_scale), **values}, owner=owner)
             for name, ladder in prof.ladders.items():
+                if name in registries["defenses"].clashes():
+                    continue
                 owner = f"suite {self.name!r} profile {pname!r} ladder of {name!r}"
                 try:
                     cls = registries["defenses"].get(name)

@@ -15,8 +15,7 @@ The work is a graph of tasks on a Ray instance (a local one by default, an exist
 
 A failed task is reported with its error and does not stop the others; the tasks that need it are
 reported failed without running. Tasks see the cache, output and leaderboard
-folders by path, so a cluster of several machines needs them on a shared filesystem (README,
-"Sweeps on a cluster").
+folders by path, so a cluster of several machines needs them on a shared filesystem (docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ WORKER_START_TIMEOUT = 300
 
 def _names(value: str, registry) -> list[str]:
     if value == "all":
-        return registry.names()
+        return registry.usable_names()
     names = [n for n in value.split(",") if n]
     for n in names:
         registry.get(n)  # an unknown name lists the registered ones

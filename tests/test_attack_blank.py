@@ -41,8 +41,8 @@ def test_it_runs_only_as_a_control_row_against_none():
 
 
 def test_the_mnist_judge_reads_a_blank_image_as_the_digit_1():
-    """Why the control exists: the shipped judge gives an empty image to a private class (README,
-    leaderboard): the blank control's top-1 on mnist is 1 / 5."""
+    """Why the control exists: the shipped judge gives an empty image to a private class (docs/findings.md,
+    docs/protocol.md): the blank control's top-1 on mnist is 1 / 5."""
     from mibench.assets import load_state_dict
     from mibench.stages import _make_judge, load_checked
     from mibench.suites.mnist import MnistSuite

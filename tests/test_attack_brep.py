@@ -77,3 +77,17 @@ def test_brep_stops_a_latent_whose_sphere_outgrows_the_latent_box(tmp_path):
 
 def test_brep_default_max_radius_is_the_latent_box_diameter():
     assert BREPMI.Params().max_radius == 0  # resolved in run: 2 * 1.5 * sqrt(100) = 30 for gmi-wgan
+
+
+def test_brep_queried_in_chunks_of_one_image_gives_the_reconstructions_of_one_batch_to_the_last_bit(tmp_path, monkeypatch):
+    """The query step runs the generator and the target in chunks on a CPU (mibench.chunks.map_rows):
+    chunks of a single image reproduce the unchunked walk exactly, queries included."""
+    from mibench import chunks
+
+    results = []
+    for pixels in (1, 2 ** 40):  # one image per chunk; one chunk
+        monkeypatch.setattr(chunks, "CPU_CHUNK_PIXELS", pixels)
+        pipe, prep, _ = run_brep(tmp_path / str(pixels))
+        results.append(pipe.reconstruct(prep))
+    (one, one_queries), (whole, whole_queries) = results
+    assert torch.equal(one.images, whole.images) and one.notes == whole.notes and one_queries == whole_queries

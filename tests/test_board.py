@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from mibench import board
 from mibench import leaderboard as lb
 from mibench import regression
 from mibench.errors import LeaderboardError
@@ -96,10 +97,38 @@ def test_tolerances_need_a_row_with_two_seeds_and_scale_for_rows_with_fewer(tmp_
     assert regression.scaled({"m": {"abs": 1.0, "rel": 0.5}}, 3, 3) == {"m": {"abs": 1.0, "rel": 0.5}}
 
 
+def test_each_row_gets_tolerances_from_its_own_spread_floored_by_the_perturbed_deviation(tmp_path):
+    for seed, acc, knn in [(0, 0.5, 10.0), (1, 0.7, 14.0), (2, 0.6, 12.0)]:
+        lb.add_record(tmp_path, record(seed, acc, knn))
+    for seed in range(3):  # a second row whose seeds agree
+        lb.add_record(tmp_path, record(seed, 1.0, 5.0, defense="calor", config="c2"))
+    board = {"natural_acc": 0.005, "attack_acc_top1": 0.3, "knn_dist": {"rel": 1.0},
+             "_derived": {"seeds_per_row": 3, "perturbed": {"rows": 2, "knn_dist": 0.1}}}
+    (tmp_path / "tolerances.json").write_text(json.dumps({"s-quick": board}))
+    (agreed, mode, tight), (_, _, spread) = regression.explain(tmp_path, "s-quick")  # calor sorts first
+    assert agreed.startswith("calor x plg") and "predate stage checksums" in mode
+    k = 3 * math.sqrt(2 / 3)
+    assert spread["attack_acc_top1"].allowed == pytest.approx(k * 0.1)  # its sd over seeds (binomial: 0.077)
+    assert spread["knn_dist"].allowed == pytest.approx(k * 2 / 12 * 12)
+    assert tight["attack_acc_top1"].allowed == pytest.approx(2 / (40 * 3))  # two of its 120 reconstructions
+    assert tight["knn_dist"].allowed == pytest.approx(2 * 0.1 * 5.0)  # twice the perturbed deviation, relative
+    assert tight["natural_acc"].allowed == 0.005
+
+    def rerun(spec, out):  # both rows move by 0.03: beyond the tight row's tolerance, within the spread one's
+        acc = 0.97 if spec.defense == "calor" else [0.53, 0.73, 0.63][spec.seed]
+        return record(spec.seed, acc, 5.0 if spec.defense == "calor" else [10.0, 14.0, 12.0][spec.seed],
+                      defense=spec.defense)
+
+    tight_check, spread_check = regression.check_board(tmp_path, "s-quick", rerun)
+    assert spread_check.ok and not tight_check.ok and not tight_check.exact
+    assert [c["metric"] for c in tight_check.comparisons if not c["ok"]] == ["attack_acc_top1"]
+
+
 def test_check_recomputes_only_the_chosen_rows(tmp_path):
     lb.add_record(tmp_path, record(0, 0.5, 10.0))
     lb.add_record(tmp_path, record(0, 0.9, 20.0, defense="calor", config="c2"))
-    (tmp_path / "tolerances.json").write_text(json.dumps({"s-quick": {"attack_acc_top1": 0.05}}))
+    (tmp_path / "tolerances.json").write_text(json.dumps({"s-quick": {"attack_acc_top1": 0.05, "natural_acc": 0.005,
+                                                                      "knn_dist": {"rel": 1.0}}}))
     calls = []
 
     def rerun(spec, out):
@@ -147,11 +176,11 @@ def test_per_class_results_are_averaged_over_seeds_and_records_without_them_are_
     records = [("a", RunRecord(**{**vars(record(seed, 0.5, 1.0)), "per_class": {"attack_acc_top1": by_class}}))
                for seed, by_class in rows]
     old = ("b", record(0, 0.3, 1.0, defense="mid", config="c2"))  # written before per-class numbers were stored
-    frame = lb.per_class([*records, old])
+    frame = board.per_class([*records, old], "attack_acc_top1")
     assert frame.columns.tolist() == ["defense", "strength", "attack", "control", "config_hash", "n_seeds", "0", "1", "10"]
     assert len(frame) == 1 and frame.n_seeds[0] == 2
     assert frame.loc[0, ["0", "1", "10"]].tolist() == [0.75, 0.5, 0.5]
-    assert lb.per_class(records, "attack_acc_top5").empty
+    assert board.per_class(records, "attack_acc_top5").empty
 
     old[1].spec["suite"] = "tiny"  # a registered suite, for the command line
     lb.add_record(tmp_path, old[1])
@@ -160,10 +189,7 @@ def test_per_class_results_are_averaged_over_seeds_and_records_without_them_are_
 
 
 def test_the_pivot_and_the_worst_case_over_attacks_use_the_default_strength_rows():
-    import pandas as pd
-
-    from mibench.leaderboard import pivot, worst_case
-
+    schema = board.BoardSchema.from_specs(SPECS)
     frame = pd.DataFrame([
         _row("none", "plg", 0.8, sd=0.1), _row("none", "gmi", 0.6),
         _row("calor", "plg", 0.3), _row("calor", "gmi", 0.5),
@@ -171,10 +197,10 @@ def test_the_pivot_and_the_worst_case_over_attacks_use_the_default_strength_rows
         _row("none", "plg", 0.1, control=True),
         _row("mid", "plg", 0.2),  # attacked by one of the two attacks only
     ])
-    grid = pivot(frame)
+    grid = board.pivot(frame, schema)
     assert list(grid.index) == ["none", "calor", "mid", "(control)"] and list(grid.columns) == ["gmi", "plg"]
     assert grid.loc["none", "plg"] == "0.8 ± 0.1" and grid.loc["calor", "plg"] == "0.3" and grid.loc["mid", "gmi"] == ""
-    ranked = worst_case(frame)
+    ranked = board.worst_case(frame, schema)
     assert ranked[["rank", "defense", "worst_attack", "attacks"]].values.tolist() == [
         [1, "calor", "gmi", "2/2"], [2, "none", "plg", "2/2"], [3, "mid", "plg", "1/2"]]  # incomplete: last
     assert ranked["worst_attack_acc_top1"].tolist() == [0.5, 0.8, 0.2]

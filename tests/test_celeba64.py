@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from mibench.cache import Cache
 from mibench.cli import main
 from mibench.data import UNLABELLED
 from mibench.errors import DataSourceError
@@ -92,6 +93,15 @@ def test_the_decoded_images_are_cached_and_memory_mapped(celeba, monkeypatch):
     assert torch.equal(suite(*celeba).load().private_train.images, first)
 
 
+def test_the_decoded_images_go_to_the_runs_cache_only(celeba, tmp_path, monkeypatch):
+    """``--cache-dir`` holds for the decoded images: they land in the run's cache, not the default one."""
+    default, explicit = tmp_path / "default-cache", tmp_path / "explicit-cache"
+    monkeypatch.setenv("MIBENCH_CACHE", str(default))
+    assert len(suite(*celeba).load(Cache(explicit)).private_train) == 8
+    assert [p.name.split("-")[0] for p in (explicit / "data").iterdir()] == ["celeba64"]  # no temporary file left
+    assert not default.exists()
+
+
 def test_missing_root_layout_and_files_say_what_to_put_where(celeba, tmp_path):
     root, split = celeba
     with pytest.raises(DataSourceError, match="celeba64 needs the CelebA images: pass --data-root DIR"):
@@ -148,8 +158,9 @@ def test_facescrub_as_the_public_role_is_labelled_by_its_identity_folders(celeba
 
 
 @pytest.mark.slow
-def test_the_whole_pipeline_runs_on_the_cpu_with_an_imported_judge(celeba, tmp_path, capsys):
+def test_the_whole_pipeline_runs_on_the_cpu_with_an_imported_judge(celeba, tmp_path, capsys, private_cache):
     root, split = celeba
+    cache_dir = ["--cache-dir", str(tmp_path / "explicit-cache")]  # every file goes there, none to $MIBENCH_CACHE
     torch.manual_seed(0)
     backbone = MODELS.get("facenet112")()
     judge = Classifier(backbone, nn.Linear(512, 1000))
@@ -160,7 +171,7 @@ def test_the_whole_pipeline_runs_on_the_cpu_with_an_imported_judge(celeba, tmp_p
     assert main(["run", "--suite", "celeba64", "--profile", "tiny", "--defense", "none", "--attack", "plg",
                  "--set", f"suite.split={split}", "--set", "suite.target=vgg16", "--data-root", str(root),
                  "--weights", f"evaluator={tmp_path / 'FaceNet_95.88.tar'}", "--out", str(out),
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", *cache_dir]) == 0
     record = json.loads(next(out.rglob("record.json")).read_text())
     assert record["spec"]["suite_params"]["target"] == "vgg16"
     assert record["target_arch"] == "vgg16_bn_64" and record["evaluator_arch"] == "facenet112"
@@ -176,10 +187,11 @@ def test_the_whole_pipeline_runs_on_the_cpu_with_an_imported_judge(celeba, tmp_p
     assert main(["sweep", "--suite", "celeba64", "--profile", "tiny", "--defenses", "none", "--attacks", "plg",
                  "--seeds", "0,1", "--workers", "1", "--set", f"suite.split={split}", "--set", "suite.target=vgg16",
                  "--data-root", str(root), "--weights", f"evaluator={tmp_path / 'FaceNet_95.88.tar'}",
-                 "--out", str(out), "--device", "cpu"]) == 0
+                 "--out", str(out), "--device", "cpu", *cache_dir]) == 0
     assert "1 already on the board, 1 to run" in capsys.readouterr().err
     rows = read_board(out / "leaderboards" / "celeba64-tiny.csv")
     assert len(rows) == 1 and rows.iloc[0]["seeds"] == "0 1"
+    assert not private_cache.exists()
 
 
 def test_suite_parameters_are_validated_and_join_the_config_hash():

@@ -4,7 +4,7 @@ step that runs out of device memory is retried in smaller chunks (simulated here
 import pytest
 import torch
 
-from mibench.chunks import ChunkedGradient
+from mibench.chunks import ChunkedGradient, map_rows
 
 
 def per_row_problem(n=7, seed=0):
@@ -63,3 +63,36 @@ def test_groups_must_cover_the_batch():
     assert ChunkedGradient(5, 2).bounds == [0, 2, 4, 5]
     with pytest.raises(ValueError, match="do not cover 5 rows"):
         ChunkedGradient(5, [2, 2])
+
+
+def test_map_rows_gives_one_calls_outputs_to_the_last_bit_on_the_mnist_target_and_generator():
+    from torch import nn
+
+    from mibench.attacks.gmi.networks import Generator
+    from mibench.models import Classifier
+    from mibench.models.mcnn import MCNN
+
+    torch.manual_seed(0)
+    G = Generator((1, 32, 32), 16, 100).eval().requires_grad_(False)
+    backbone = MCNN(1, 0.5)
+    T = Classifier(backbone, nn.Linear(backbone.feature_dim, 5)).eval().requires_grad_(False)
+    z = torch.randn(300, 100)  # 3 chunks of 128, 128 and 44 rows
+    with torch.no_grad():
+        assert torch.equal(map_rows(lambda x: T(G(x)), z, (1, 32, 32), torch.device("cpu")), T(G(z)))
+
+
+def test_map_rows_splits_only_on_the_cpu_and_only_batches_larger_than_a_chunk():
+    sizes = []
+
+    def fn(x):
+        sizes.append(len(x))
+        return x * 2
+
+    x = torch.arange(300.0)
+    assert torch.equal(map_rows(fn, x, (1, 32, 32), torch.device("cpu")), x * 2) and sizes == [128, 128, 44]
+    sizes.clear()
+    map_rows(fn, x, (3, 64, 64), torch.device("cpu"))
+    assert sizes == [32] * 9 + [12]  # 2 ** 17 pixels of 64 x 64 planes
+    sizes.clear()
+    map_rows(fn, x, (1, 32, 32), torch.device("meta"))  # another device: one call
+    assert sizes == [300]

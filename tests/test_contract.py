@@ -1,6 +1,9 @@
-"""Every registered defense, attack and evaluator runs end to end on the synthetic ``tiny`` suite.
+"""The pipeline's guarantees to components, and every defense's on a diverging loss.
 
-Parametrised over the registries, so a newly registered component is smoke-tested without a new test.
+The contract each registered component keeps (a defense's target classifies, an attack reads no
+private data and returns its budget, an evaluator returns finite declared numbers) is checked by
+:mod:`mibench.testing` (``check_defense``, ``check_attack``, ``check_prior``, ``check_evaluator``),
+which ``tests/test_snapshots.py`` runs for every component beside its snapshot.
 """
 
 import math
@@ -9,12 +12,11 @@ import pytest
 import torch
 
 from mibench.attack import Reconstructions
-from mibench.data import DataRoles
 from mibench.errors import TrainingError
-from mibench.registries import ATTACKS, DEFENSES, EVALUATORS
+from mibench.registries import ATTACKS, DEFENSES
 from mibench.runner import Pipeline, RunOptions
 from mibench.spec import resolve
-from mibench.stages import train_target
+from mibench.testing import ContractError, TinySuite, check_attack, check_defense
 
 
 def options(tmp_path):
@@ -22,78 +24,37 @@ def options(tmp_path):
 
 
 @pytest.mark.parametrize("defense", DEFENSES.names())
-def test_every_defense_trains_a_target_that_classifies(defense, tmp_path):
-    pipe = Pipeline(resolve("tiny", defense, "plg", "quick"), options(tmp_path))
-    data = pipe.suite.load()
-    target = train_target(pipe.suite, pipe.profile, pipe.defense, pipe.spec.defense_params, data, pipe.cache,
-                          pipe.device)
-    assert target.accuracy > 0.5  # 4 well-separated synthetic classes
-    assert target.model(data.private_test.images[:3]).shape == (3, 4)
-
-
-@pytest.mark.parametrize("defense", DEFENSES.names())
 def test_every_defense_whose_loss_turns_nan_names_itself_and_caches_no_target(defense, tmp_path, monkeypatch):
-    pipe = Pipeline(resolve("tiny", defense, "plg", "quick"), options(tmp_path))
-    monkeypatch.setattr(type(pipe.defense), "loss", lambda self, model, x, y: model(x).sum() * math.nan)
+    monkeypatch.setattr(DEFENSES.get(defense), "loss", lambda self, model, x, y: model(x).sum() * math.nan)
     with pytest.raises(TrainingError, match=rf"target \[{defense}.*the loss became \[?nan\]? at step 1;"):
-        train_target(pipe.suite, pipe.profile, pipe.defense, pipe.spec.defense_params, pipe.suite.load(), pipe.cache,
-                     pipe.device)
-    assert not list(pipe.cache.root.glob("targets/*"))
+        check_defense(defense, tmp_path)
+    assert not list(tmp_path.glob("targets/*"))
 
 
-@pytest.mark.parametrize("attack", ATTACKS.names())
-def test_every_attack_returns_the_budget_without_reading_private_data(attack, tmp_path, monkeypatch):
-    reads = []
-    original = DataRoles._private
+def test_the_attack_check_catches_an_attack_that_swallows_the_private_data_guard(tmp_path):
+    from mibench.access import Access
+    from mibench.attack import Attack
+    from mibench.errors import PrivateDataAccessError
 
-    def spy(self, role):
-        reads.append(role)  # recorded even when the guard raises and the attack swallows it
-        return original(self, role)
+    smuggled = TinySuite().load()
 
-    monkeypatch.setattr(DataRoles, "_private", spy)
-    control_only = ATTACKS.get(attack).control_only
-    pipe = Pipeline(resolve("tiny", "none", attack, "quick", control=control_only), options(tmp_path))
-    original_run = pipe.attack.run
+    class Swallow(Attack):
+        name, version, paper, code, access = "swallow", "1", "p", "c", Access.WHITE_BOX
 
-    def watched(ctx):
-        reads.clear()  # the private reads before the attack (training, the judge) are allowed
-        out = original_run(ctx)
-        assert reads == [], f"the attack read private roles {reads}"
-        return out
+        def run(self, ctx):
+            try:
+                smuggled.private_train
+            except PrivateDataAccessError:
+                pass
+            labels, seeds = ctx.budget.labels_and_seeds()
+            return Reconstructions(ctx.public.images[: len(labels)], labels, seeds)
 
-    pipe.attack.run = watched
-    record = pipe.run()
-    budget = pipe.profile.budget
-    folder = pipe.run_folder()
-    pngs = sorted((folder / "reconstructions").glob("*.png"))
-    assert len(pngs) == budget.total
-    assert (folder / "grid.png").is_file() and (folder / "record.json").is_file()
-    assert 0.0 <= record.metrics["attack_acc_top1"] <= 1.0
-    assert record.attack_queries > 0 or control_only
-
-
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory):
-    """One tiny attack, shared by the evaluator tests."""
-    pipe = Pipeline(resolve("tiny", "none", "plg", "quick"),
-                    RunOptions(device="cpu", cache_root=tmp_path_factory.mktemp("cache")))
-    prep = pipe.prepare()
-    recon, _ = pipe.reconstruct(prep)
-    return pipe.eval_context(prep, recon)
-
-
-@pytest.mark.parametrize("evaluator", EVALUATORS.names())
-def test_every_evaluator_returns_finite_declared_numbers(evaluator, attacked):
-    ev = EVALUATORS.get(evaluator)()
-    metrics = ev.evaluate(attacked)
-    declared = {m.name: m for m in ev.metrics}
-    assert set(metrics) <= set(declared), "every returned metric is declared"
-    numbers = {k: v for k, v in metrics.items() if declared[k].kind == "number"}
-    assert numbers and all(isinstance(v, float) for v in numbers.values())
-    if evaluator in attacked.notes:  # its weights file is absent here: NaN (never 0) and a note naming the file
-        assert all(math.isnan(v) for v in numbers.values()) and "not found" in attacked.notes[evaluator]
-    else:
-        assert all(math.isfinite(v) for v in numbers.values())
+    ATTACKS.register()(Swallow)
+    try:
+        with pytest.raises(ContractError, match=r"attack 'swallow' read the private roles \['private_train'\]"):
+            check_attack("swallow", tmp_path)
+    finally:
+        ATTACKS.unregister("swallow")
 
 
 def test_attack_code_cannot_read_private_data(tmp_path):

@@ -88,3 +88,24 @@ def test_backbone_without_intermediates_fails_clearly():
     with pytest.raises(NotImplementedError, match="Plain"):
         Plain().freeze_first(0.5)
     assert Plain().stage_names == []
+
+
+def test_maxpool2x2_without_gradient_gives_max_pool2d_values_to_the_last_bit():
+    from mibench.models.layers import MaxPool2x2
+
+    x = torch.randn(4, 3, 8, 6)
+    x[0, 0, 0, :2] = 1.5  # a tie
+    x[1, 1, 2, 2] = float("nan")
+    pool, reference = MaxPool2x2(), torch.nn.MaxPool2d(2)
+    with torch.no_grad():
+        out = pool(x)
+        assert torch.equal(out.nan_to_num(7.0), reference(x).nan_to_num(7.0)) and out[1, 1, 1, 1].isnan()
+        assert torch.equal(pool(x[..., :5]).nan_to_num(7.0), reference(x[..., :5]).nan_to_num(7.0))  # odd: torch's
+
+
+def test_maxpool2x2_with_gradient_sends_a_tied_windows_gradient_to_one_input_as_torch_does():
+    from mibench.models.layers import MaxPool2x2
+
+    x = torch.ones(1, 1, 2, 2, requires_grad=True)  # all four tied
+    MaxPool2x2()(x).sum().backward()
+    assert sorted(x.grad.flatten().tolist()) == [0.0, 0.0, 0.0, 1.0]

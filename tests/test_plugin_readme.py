@@ -1,7 +1,8 @@
-"""The README's plugin section is a working package: built from its own text, installed, and run.
+"""The plugin guide (``docs/plugins.md``) is a working package: built from its own text, installed,
+and run.
 
-Every file of the example package is a fenced code block in the section "Adding a defense as a
-plugin" whose info string carries ``title="<path>"`` (e.g. ```` ```python title="mibench-example/
+Every file of the example package is a fenced code block in the guide's section "Adding a defense
+as a plugin" whose info string carries ``title="<path>"`` (e.g. ```` ```python title="mibench-example/
 mibench_example/defense.py" ````). The test writes those blocks to a temporary folder, installs
 the package with pip into a target folder, makes the registries rediscover their entry points, and
 runs the plugin's defense, attack and evaluator end to end on the synthetic ``tiny`` suite.
@@ -20,18 +21,19 @@ import pandas as pd
 import pytest
 
 from mibench import cli
+from mibench.cli._common import parse_sets
 from mibench.leaderboard import board_name
 from mibench.registries import REGISTRIES, SUITES
 from mibench.runner import RunOptions, run
 from mibench.spec import resolve
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 SECTION = "## Adding a defense as a plugin"
 FILE_BLOCK = re.compile(r'^```[\w+-]*[ \t]+title="(?P<path>[^"]+)"[ \t]*\n(?P<body>.*?)^```[ \t]*$', re.M | re.S)
 
 
 def plugin_section() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = GUIDE.read_text(encoding="utf-8")
     start = text.index(SECTION + "\n")
     end = text.find("\n## ", start + len(SECTION))  # the next level-2 heading ("### ..." stays inside)
     return text[start:] if end == -1 else text[start:end]
@@ -42,7 +44,7 @@ def example_files() -> dict[str, str]:
     files: dict[str, str] = {}
     for m in FILE_BLOCK.finditer(plugin_section()):
         path = m["path"]
-        assert path not in files, f"README plugin section: {path} is given twice"
+        assert path not in files, f"the plugin guide: {path} is given twice"
         assert not Path(path).is_absolute() and ".." not in Path(path).parts, path
         files[path] = m["body"]
     return files
@@ -86,7 +88,7 @@ def test_the_section_holds_a_complete_package():
     for group in groups.values():
         for target in group.values():
             module = target.split(":")[0]
-            assert f"{root}/{module.replace('.', '/')}.py" in files, f"entry point {target} has no file in the README"
+            assert f"{root}/{module.replace('.', '/')}.py" in files, f"entry point {target} has no file in the plugin guide"
     section = plugin_section()
     assert f"pip install -e ./{root}" in section and "mibench ls defenses" in section
     for rule in ("must equal the class's `name`", "returns logits", "needs a default", "Bump `version`",
@@ -114,7 +116,7 @@ def test_the_readme_plugin_installs_and_runs(tmp_path, monkeypatch, capsys):
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
                            "--no-input", "--disable-pip-version-check", "--target", str(site), str(tmp_path / root)],
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"pip install of the README's package failed:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"pip install of the guide's package failed:\n{done.stdout}\n{done.stderr}"
 
     cfg = read_setup_cfg(files)
     dist, version = cfg["metadata"]["name"], cfg["metadata"]["version"]
@@ -137,18 +139,18 @@ def test_the_readme_plugin_installs_and_runs(tmp_path, monkeypatch, capsys):
         listed = [line for line in capsys.readouterr().out.splitlines() if f" {defense} " in line]
         assert listed and dist in listed[0]
         metrics = [m.name for m in REGISTRIES["evaluators"].get(evaluator).metrics]
-        # the README's commands resolve: its --set overrides, and its suite that lists the evaluator
+        # the guide's commands resolve: its --set overrides, and its suite that lists the evaluator
         for suite in groups.get("mibench.suites", {}):
             assert evaluator in SUITES.get(suite).evaluators
             runs = [line for line in plugin_section().splitlines() if line.startswith("mibench run ")]
             sets = [s for line in runs for s in re.findall(r"--set (\S+)", line)]
             assert sets
-            spec = resolve(suite, defense, attack, "quick", overrides=cli._parse_sets(sets))
+            spec = resolve(suite, defense, attack, "quick", overrides=parse_sets(sets))
             assert set(spec.evaluator_params) == set(SUITES.get(suite).evaluators)
 
         # a plugin defense with a ladder gets its frontier like a built-in one
-        assert cli.main(["frontier", "--suite", "tiny", "--profile", "quick", "--attack", attack, "--defense", defense,
-                         "--seeds", "1", "--dry-run", "--out", str(tmp_path / "runs")]) == 0
+        assert cli.main(["frontier", "--suite", "tiny", "--profile", "quick", "--attack", attack, "--defenses", defense,
+                         "--seeds", "0", "--dry-run", "--out", str(tmp_path / "runs")]) == 0
         ladder = REGISTRIES["defenses"].get(defense).ladder
         assert capsys.readouterr().out.count("seed 0") == 1 + len(ladder.points)
 

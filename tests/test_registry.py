@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from mibench.defense import Defense
-from mibench.errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
+from mibench.errors import ComponentClashError, DuplicateComponentError, PluginLoadError, UnknownComponentError
 from mibench.registries import ATTACKS, DEFENSES, EVALUATORS, MODELS, SUITES
 from mibench.registry import Registry
 
@@ -84,16 +84,48 @@ def test_third_party_plugin_is_loaded_and_a_broken_one_fails_only_when_selected(
     sys.modules.pop("demo_defense", None)
 
 
-def test_two_distributions_claiming_one_name_fail_only_that_name(tmp_path, monkeypatch):
-    _install_fake_distribution(tmp_path, monkeypatch, "mibench-clash", """
+@pytest.fixture
+def calor_plugin(tmp_path, monkeypatch):
+    """A plugin distribution, my-calor, that registers a defense ``calor`` beside mibench's (its module
+    exists nowhere: nothing may import it). DEFENSES rediscovers; monkeypatch restores it."""
+    _install_fake_distribution(tmp_path, monkeypatch, "my-calor", """
         [mibench.defenses]
-        calor = somewhere_else:CALoR
+        calor = my_calor:Calor
         """)
-    registry = Registry("defenses", Defense)
-    assert "calor" in registry.names()
-    with pytest.raises(DuplicateComponentError, match="'calor' is registered twice.*mibench-clash"):
-        registry.get("calor")
-    assert registry.get("none").name == "none"  # every other defense stays usable
+    monkeypatch.setattr(DEFENSES, "_entry_points", None)
+    monkeypatch.setattr(DEFENSES, "_origins", DEFENSES._origins)
+    monkeypatch.setattr(DEFENSES, "_conflicts", DEFENSES._conflicts)
+
+
+def test_a_name_two_distributions_register_is_listed_twice_and_fails_only_when_selected(calor_plugin, capsys):
+    from importlib.metadata import version
+
+    from mibench.cli import main
+    from mibench.spec import resolve
+
+    providers = DEFENSES.clashes()["calor"]
+    assert sorted(e.origin for e in providers) == ["mibench", "my-calor"]
+    assert [e.origin for e in DEFENSES.entries() if e.name == "calor"] == ["mibench", "my-calor"]
+
+    assert main(["ls", "defenses"]) == 0
+    rows = [line.split("│") for line in capsys.readouterr().out.splitlines() if line.startswith("│ calor")]
+    assert [row[1].strip() for row in rows] == ["calor (clash)", "calor (clash)"]
+    assert [row[3].strip() for row in rows] == [f"mibench {version('mibench')}", "my-calor 1.0"]
+
+    with pytest.raises(ComponentClashError) as err:  # never silently one of the two
+        DEFENSES.get("calor")
+    message = str(err.value)
+    for part in ("mibench.defenses.calor:CALoR", "my-calor 1.0 (my_calor:Calor)", "pip uninstall my-calor",
+                 "rename its entry point (group mibench.defenses)"):
+        assert part in message
+    assert main(["run", "--defense", "calor", "--attack", "plg"]) == 2
+    assert "pip uninstall my-calor" in capsys.readouterr().err
+
+    # everything else keeps working: the profile's "defenses.calor" key is not checked against either class
+    spec = resolve("mnist", "none", "plg", "full")
+    assert spec.defense == "none" and resolve("mnist", "mid", "plg", "full").defense_params == {"beta": 0.2}
+    assert resolve("mnist", "none", "blank", "full", control=True).attack == "blank"
+    assert "calor" not in DEFENSES.usable_names() and "none" in DEFENSES.usable_names()
 
 
 def test_origin_names_the_distribution_and_its_version():

@@ -29,6 +29,7 @@ from mibench.access import Access
 from mibench.attack import Attack, AttackContext, Reconstructions
 from mibench.chunks import ChunkedGradient
 from mibench.components import param
+from mibench.hotloops import HotLoop
 from mibench.progress import progress
 from mibench.training import check_finite
 
@@ -75,26 +76,44 @@ class GMI(Attack):
         return loss
 
     def run(self, ctx: AttackContext) -> Reconstructions:
-        p = self.params
-        prior = ctx.prior(PRIOR)
-        latent_loss = self.latent_loss(ctx)
-        labels, seeds = ctx.budget.labels_and_seeds()
-        per_seed = len(ctx.budget.classes) * ctx.budget.per_class
-        z = torch.cat([torch.randn(per_seed, prior.dim_z, generator=ctx.latent_generator(s))
-                       for s in range(ctx.budget.seeds)]).to(ctx.device)
-        v, y = torch.zeros_like(z), labels.to(ctx.device)
-        gradient = ChunkedGradient(len(z))  # every latent at once, in chunks only where memory needs them
-        with progress(f"{self.name}: inversion", p.steps) as advance:
-            for step in range(p.steps):
-                z.requires_grad_(True)
-
-                def loss_of(rows: slice) -> torch.Tensor:
-                    x = prior.generator(z[rows])
-                    return latent_loss(x, prior.critic(x), y[rows])
-
-                (grad,), loss = gradient(loss_of, lambda chunk, rows: chunk.sum() / per_seed, [z])
+        inversion = Inversion(self, ctx)
+        with progress(f"{self.name}: inversion", self.params.steps) as advance:
+            for step in range(self.params.steps):
+                loss = inversion.step()
                 check_finite(loss.mean(), f"attack {self.name}, stage inversion", step)
-                z, v = nesterov_step(z.detach(), v, grad, p.lr, p.momentum, p.clip)
                 advance(loss=loss.mean().item())
         with torch.no_grad():
-            return Reconstructions(prior.generator(z), labels, seeds)
+            return Reconstructions(inversion.prior.generator(inversion.z), inversion.labels, inversion.seeds)
+
+    def hot_loops(self, ctx: AttackContext) -> dict[str, HotLoop]:
+        """``inversion step``: one update of every latent of the budget (:class:`Inversion`)."""
+        inversion = Inversion(self, ctx)
+        return {"inversion step": HotLoop(inversion.step, len(inversion.z))}
+
+
+class Inversion:
+    """GMI's stage 2 on every latent of the budget at once (in chunks only where memory needs them):
+    one :meth:`step` is one Nesterov update of every latent on :meth:`GMI.latent_loss`."""
+
+    def __init__(self, attack: GMI, ctx: AttackContext):
+        self.p = attack.params
+        self.prior = ctx.prior(PRIOR)
+        self.latent_loss = attack.latent_loss(ctx)
+        self.labels, self.seeds = ctx.budget.labels_and_seeds()
+        self.per_seed = len(ctx.budget.classes) * ctx.budget.per_class
+        self.z = torch.cat([torch.randn(self.per_seed, self.prior.dim_z, generator=ctx.latent_generator(s))
+                            for s in range(ctx.budget.seeds)]).to(ctx.device)
+        self.v, self.y = torch.zeros_like(self.z), self.labels.to(ctx.device)
+        self.gradient = ChunkedGradient(len(self.z))
+
+    def step(self) -> torch.Tensor:
+        """One update of every latent; returns each latent's loss before it."""
+        p, z = self.p, self.z.requires_grad_(True)
+
+        def loss_of(rows: slice) -> torch.Tensor:
+            x = self.prior.generator(z[rows])
+            return self.latent_loss(x, self.prior.critic(x), self.y[rows])
+
+        (grad,), loss = self.gradient(loss_of, lambda chunk, rows: chunk.sum() / self.per_seed, [z])
+        self.z, self.v = nesterov_step(z.detach(), self.v, grad, p.lr, p.momentum, p.clip)
+        return loss

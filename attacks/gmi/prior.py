@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from mibench.components import param
+from mibench.hotloops import HotLoop
 from mibench.prior import Prior, PriorContext
 from mibench.progress import progress
 from mibench.tensors import as_float, cpu_state
@@ -44,28 +45,43 @@ def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, penalty: t
     return fake_scores.mean() - real_scores.mean() + gp_weight * penalty
 
 
+class Alternating:
+    """GMI's training schedule (KED-MI's too): one :meth:`step` is ``p.n_critic`` steps of ``D`` on
+    ``loss_d()`` with ``G`` frozen, then one step of ``G`` on ``loss_g()`` with ``D`` frozen;
+    Adam(``p.lr``, ``p.betas``) for both."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, p, loss_d: Callable[[], torch.Tensor],
+                 loss_g: Callable[[], torch.Tensor]):
+        self.G, self.D, self.p, self.loss_d, self.loss_g = G, D, p, loss_d, loss_g
+        self.opt_g = torch.optim.Adam(G.parameters(), p.lr, betas=tuple(p.betas))
+        self.opt_d = torch.optim.Adam(D.parameters(), p.lr, betas=tuple(p.betas))
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One generator step after its critic steps; returns the last critic loss and the generator's."""
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        for _ in range(self.p.n_critic):
+            d = self.loss_d()
+            self.opt_d.zero_grad(set_to_none=True)
+            d.backward()
+            self.opt_d.step()
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        g = self.loss_g()
+        self.opt_g.zero_grad(set_to_none=True)
+        g.backward()
+        self.opt_g.step()
+        return d, g
+
+
 def train_alternating(G: nn.Module, D: nn.Module, p, loss_d: Callable[[], torch.Tensor],
                       loss_g: Callable[[], torch.Tensor], title: str, where: str) -> None:
-    """GMI's training schedule (KED-MI's too): ``p.generator_steps`` times, ``p.n_critic`` steps of
-    ``D`` on ``loss_d()`` with ``G`` frozen, then one step of ``G`` on ``loss_g()`` with ``D`` frozen;
-    Adam(``p.lr``, ``p.betas``) for both. A non-finite loss stops it (``where`` names the stage)."""
-    opt_g = torch.optim.Adam(G.parameters(), p.lr, betas=tuple(p.betas))
-    opt_d = torch.optim.Adam(D.parameters(), p.lr, betas=tuple(p.betas))
+    """``p.generator_steps`` steps of :class:`Alternating`. A non-finite loss stops it (``where``
+    names the stage)."""
+    trainer = Alternating(G, D, p, loss_d, loss_g)
     with progress(title, p.generator_steps) as advance:
         for step in range(p.generator_steps):
-            G.requires_grad_(False)
-            D.requires_grad_(True)
-            for _ in range(p.n_critic):
-                d = loss_d()
-                opt_d.zero_grad(set_to_none=True)
-                d.backward()
-                opt_d.step()
-            G.requires_grad_(True)
-            D.requires_grad_(False)
-            g = loss_g()
-            opt_g.zero_grad(set_to_none=True)
-            g.backward()
-            opt_g.step()
+            d, g = trainer.step()
             check_finite([d.item(), g.item()], where, step)
             advance(loss_d=d.item(), loss_g=g.item())
 
@@ -108,9 +124,23 @@ class GMIWGAN(Prior):
                 Critic(ctx.image_shape, p.width).to(ctx.device))
 
     def train(self, ctx: PriorContext) -> dict[str, Any]:
-        p, dev = self.params, ctx.device
         torch.manual_seed(ctx.seed)
         G, D = self.networks(ctx)
+        train_alternating(G, D, self.params, *self.losses(ctx, G, D), "gmi-wgan: WGAN-GP on public data",
+                          "prior gmi-wgan, stage WGAN-GP")
+        return {"generator": cpu_state(G), "critic": cpu_state(D)}
+
+    def hot_loops(self, ctx: PriorContext) -> dict[str, HotLoop]:
+        """``critic+generator step``: ``n_critic`` WGAN-GP critic steps and one generator step
+        (:class:`Alternating`); items: the batch."""
+        G, D = self.networks(ctx)
+        return {"critic+generator step": HotLoop(Alternating(G, D, self.params, *self.losses(ctx, G, D)).step,
+                                                 self.params.batch_size)}
+
+    def losses(self, ctx: PriorContext, G: Generator, D: Critic) -> tuple[Callable[[], torch.Tensor], ...]:
+        """``(loss_d, loss_g)``: the critic's penalised loss and the generator's, on fresh batches of
+        the public images and of z each call."""
+        p, dev = self.params, ctx.device
         public = ctx.public.images.to(dev)
 
         def loss_d() -> torch.Tensor:
@@ -122,9 +152,7 @@ class GMIWGAN(Prior):
         def loss_g() -> torch.Tensor:
             return -D(G(torch.randn(p.batch_size, p.dim_z, device=dev))).mean()
 
-        train_alternating(G, D, p, loss_d, loss_g, "gmi-wgan: WGAN-GP on public data",
-                          "prior gmi-wgan, stage WGAN-GP")
-        return {"generator": cpu_state(G), "critic": cpu_state(D)}
+        return loss_d, loss_g
 
     def load(self, state: dict[str, Any], ctx: PriorContext) -> WGAN:
         G, D = self.networks(ctx)

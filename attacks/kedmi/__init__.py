@@ -36,6 +36,7 @@ from mibench.access import Access
 from mibench.attack import Attack, AttackContext, Reconstructions
 from mibench.chunks import ChunkedGradient
 from mibench.components import param
+from mibench.hotloops import HotLoop
 from mibench.progress import progress
 from mibench.training import check_finite
 
@@ -74,34 +75,14 @@ class KEDMI(Attack):
         return lambda x, y: F.cross_entropy(ctx.target.logits(x), y, reduction="none")
 
     def run(self, ctx: AttackContext) -> Reconstructions:
-        p, dev = self.params, ctx.device
-        gan = ctx.prior(PRIOR)
-        identity_loss = self.identity_loss(ctx)
-        classes = torch.tensor(ctx.budget.classes)
-        k, s = len(classes), ctx.budget.seeds
-        y = classes.repeat(s).to(dev)  # one distribution per (seed, class), seed-major
-        mu = torch.zeros(s * k, gan.dim_z, device=dev, requires_grad=True)
-        log_var = torch.ones(s * k, gan.dim_z, device=dev, requires_grad=True)
-        opt = torch.optim.Adam([mu, log_var], lr=p.lr)
-        noise = torch.Generator().manual_seed(ctx.seed * 1_000_003 + 11)
-        # each seed's classes in batches of at most batch_identities, each batch's loss a mean over it
-        batches = [min(p.batch_identities, k - start) for _ in range(s) for start in range(0, k, p.batch_identities)]
-        weight = torch.cat([torch.full((b,), 1.0 / b) for b in batches]).to(dev)
-        gradient = ChunkedGradient(len(mu), batches)  # all batches at once, in chunks only where memory needs them
-        with progress(f"{self.name}: distributional recovery", p.steps) as advance:
-            for step in range(p.steps):
-                eps = torch.randn(mu.shape, generator=noise).to(dev)
-
-                def loss_of(rows: slice) -> torch.Tensor:
-                    x = gan.generator(reparameterize(mu[rows], log_var[rows], eps[rows]))
-                    disc_logits = torch.cat([gan.discriminator(x[batch])[1] for batch in gradient.groups_in(rows)])
-                    return realness_loss(disc_logits) + p.lam * identity_loss(x, y[rows])
-
-                (mu.grad, log_var.grad), loss = gradient(loss_of, lambda chunk, rows: (chunk * weight[rows]).sum(),
-                                                         [mu, log_var])
+        recovery = Recovery(self, ctx)
+        with progress(f"{self.name}: distributional recovery", self.params.steps) as advance:
+            for step in range(self.params.steps):
+                loss = recovery.step()
                 check_finite(loss.mean(), f"attack {self.name}, stage distributional recovery", step)
-                opt.step()
                 advance(loss=loss.mean().item())
+        gan, mu, log_var, dev = recovery.gan, recovery.mu, recovery.log_var, ctx.device
+        k, s = len(ctx.budget.classes), ctx.budget.seeds
         labels, seeds = ctx.budget.labels_and_seeds()  # seed-major, then class-major, per_class each
         row = seeds * k + torch.tensor([ctx.budget.classes.index(int(c)) for c in labels])
         with torch.no_grad():
@@ -110,3 +91,46 @@ class KEDMI(Attack):
                                                       generator=ctx.latent_generator(i)).to(dev))
                            for i in range(s)])
             return Reconstructions(gan.generator(z), labels, seeds)
+
+    def hot_loops(self, ctx: AttackContext) -> dict[str, HotLoop]:
+        """``recovery step``: one Adam step of every (seed, class) distribution (:class:`Recovery`)."""
+        recovery = Recovery(self, ctx)
+        return {"recovery step": HotLoop(recovery.step, len(recovery.mu))}
+
+
+class Recovery:
+    """KED-MI's stage 2 for every (seed, class) distribution at once: one :meth:`step` draws z by
+    reparameterisation from each and takes one Adam step of every mu and log_var on the batches'
+    mean losses (all batches at once, in chunks of whole batches only where memory needs them)."""
+
+    def __init__(self, attack: KEDMI, ctx: AttackContext):
+        p, dev = attack.params, ctx.device
+        self.p, self.device = p, dev
+        self.gan = ctx.prior(PRIOR)
+        self.identity_loss = attack.identity_loss(ctx)
+        classes = torch.tensor(ctx.budget.classes)
+        k, s = len(classes), ctx.budget.seeds
+        self.y = classes.repeat(s).to(dev)  # one distribution per (seed, class), seed-major
+        self.mu = torch.zeros(s * k, self.gan.dim_z, device=dev, requires_grad=True)
+        self.log_var = torch.ones(s * k, self.gan.dim_z, device=dev, requires_grad=True)
+        self.opt = torch.optim.Adam([self.mu, self.log_var], lr=p.lr)
+        self.noise = torch.Generator().manual_seed(ctx.seed * 1_000_003 + 11)
+        # each seed's classes in batches of at most batch_identities, each batch's loss a mean over it
+        batches = [min(p.batch_identities, k - start) for _ in range(s) for start in range(0, k, p.batch_identities)]
+        self.weight = torch.cat([torch.full((b,), 1.0 / b) for b in batches]).to(dev)
+        self.gradient = ChunkedGradient(len(self.mu), batches)
+
+    def step(self) -> torch.Tensor:
+        """One update of every distribution; returns each sample's loss before it."""
+        p, gan, mu, log_var = self.p, self.gan, self.mu, self.log_var
+        eps = torch.randn(mu.shape, generator=self.noise).to(self.device)
+
+        def loss_of(rows: slice) -> torch.Tensor:
+            x = gan.generator(reparameterize(mu[rows], log_var[rows], eps[rows]))
+            disc_logits = torch.cat([gan.discriminator(x[batch])[1] for batch in self.gradient.groups_in(rows)])
+            return realness_loss(disc_logits) + p.lam * self.identity_loss(x, self.y[rows])
+
+        (mu.grad, log_var.grad), loss = self.gradient(loss_of, lambda chunk, rows: (chunk * self.weight[rows]).sum(),
+                                                      [mu, log_var])
+        self.opt.step()
+        return loss

@@ -21,14 +21,15 @@ passes the target's last output, which for its classifiers is the logits).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from mibench.attacks.gmi.networks import Generator
-from mibench.attacks.gmi.prior import frozen, train_alternating
+from mibench.attacks.gmi.prior import Alternating, frozen, train_alternating
 from mibench.components import param
+from mibench.hotloops import HotLoop
 from mibench.prior import Prior, PriorContext
 from mibench.tensors import as_float, cpu_state
 
@@ -94,9 +95,24 @@ class KEDMIGAN(Prior):
                 MinibatchDiscriminator(ctx.image_shape, ctx.num_classes, p.width).to(ctx.device))
 
     def train(self, ctx: PriorContext) -> dict[str, Any]:
-        p, dev = self.params, ctx.device
         torch.manual_seed(ctx.seed)
         G, D = self.networks(ctx)
+        train_alternating(G, D, self.params, *self.losses(ctx, G, D), "kedmi-gan: semi-supervised GAN on public data",
+                          "prior kedmi-gan, stage GAN")
+        return {"generator": cpu_state(G), "discriminator": cpu_state(D)}
+
+    def hot_loops(self, ctx: PriorContext) -> dict[str, HotLoop]:
+        """``discriminator+generator step``: ``n_critic`` discriminator steps (the target's soft
+        labels and the real/fake loss) and one feature-matching generator step; items: the batch."""
+        G, D = self.networks(ctx)
+        return {"discriminator+generator step": HotLoop(
+            Alternating(G, D, self.params, *self.losses(ctx, G, D)).step, self.params.batch_size)}
+
+    def losses(self, ctx: PriorContext, G: Generator,
+               D: MinibatchDiscriminator) -> tuple[Callable[[], torch.Tensor], ...]:
+        """``(loss_d, loss_g)``: the discriminator's and the generator's losses on fresh batches of the
+        public images and of z each call."""
+        p, dev = self.params, ctx.device
         public = ctx.public.images.to(dev)
 
         def batch() -> torch.Tensor:
@@ -112,9 +128,7 @@ class KEDMIGAN(Prior):
             f_fake, l_fake = D(G(torch.randn(p.batch_size, p.dim_z, device=dev)))
             return feature_matching(f_fake, D(batch())[0]) + p.entropy_weight * entropy_sum(l_fake)
 
-        train_alternating(G, D, p, loss_d, loss_g, "kedmi-gan: semi-supervised GAN on public data",
-                          "prior kedmi-gan, stage GAN")
-        return {"generator": cpu_state(G), "discriminator": cpu_state(D)}
+        return loss_d, loss_g
 
     def load(self, state: dict[str, Any], ctx: PriorContext) -> KEDGAN:
         G, D = self.networks(ctx)

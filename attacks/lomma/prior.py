@@ -34,11 +34,12 @@ from torch import nn
 from mibench.attacks.kedmi.prior import soft_labels
 from mibench.components import param
 from mibench.data import ImageSet
+from mibench.hotloops import HotLoop, fit_step
 from mibench.models import Classifier
 from mibench.prior import Prior, PriorContext
 from mibench.registries import MODELS
 from mibench.tensors import batched, cpu_state
-from mibench.training import TrainRecipe, fit
+from mibench.training import LossFn, TrainRecipe, fit
 
 
 def tempered(probs: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -78,19 +79,31 @@ class LOMMASurrogates(Prior):
             out.append(Classifier(backbone, nn.Linear(backbone.feature_dim, ctx.num_classes)).to(ctx.device))
         return out
 
-    def train(self, ctx: PriorContext) -> dict[str, Any]:
+    def distillation(self, ctx: PriorContext) -> tuple[ImageSet, TrainRecipe, LossFn]:
+        """The students' data (the public images with the target's tempered probabilities), recipe and loss."""
         p = self.params
-        torch.manual_seed(ctx.seed)
-        students = self.networks(ctx)
         teacher = batched(lambda x: soft_labels(ctx.target, x), ctx.public.images, ctx.device)
         data = ImageSet(ctx.public.images, tempered(teacher, p.temperature))
         recipe = TrainRecipe(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
                              weight_decay=p.weight_decay)
+        return data, recipe, lambda m, x, t: distillation_loss(m(x), t, p.temperature)
+
+    def train(self, ctx: PriorContext) -> dict[str, Any]:
+        p = self.params
+        torch.manual_seed(ctx.seed)
+        students = self.networks(ctx)
+        data, recipe, loss = self.distillation(ctx)
         for k, (student, (arch, _)) in enumerate(zip(students, p.surrogates)):
-            fit(student, data, recipe, loss_fn=lambda m, x, t: distillation_loss(m(x), t, p.temperature),
-                device=ctx.device, seed=ctx.seed + k,
+            fit(student, data, recipe, loss_fn=loss, device=ctx.device, seed=ctx.seed + k,
                 description=f"lomma-surrogates: distil the target into {arch} ({k + 1}/{len(students)})")
         return {"surrogates": [cpu_state(s) for s in students]}
+
+    def hot_loops(self, ctx: PriorContext) -> dict[str, HotLoop]:
+        """``distillation step k/n (arch)``: one SGD step of student k on the distillation loss."""
+        data, recipe, loss = self.distillation(ctx)
+        students = self.networks(ctx)
+        return {f"distillation step {k + 1}/{len(students)} ({arch})": fit_step(student, data, recipe, loss, ctx.device)
+                for k, (student, (arch, _)) in enumerate(zip(students, self.params.surrogates))}
 
     def load(self, state: dict[str, Any], ctx: PriorContext) -> list[Classifier]:
         students = self.networks(ctx)

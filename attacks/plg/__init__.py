@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 from mibench.access import Access, WhiteBox
 from mibench.attack import Attack, AttackContext, Reconstructions
-from mibench.chunks import ChunkedGradient
+from mibench.chunks import ChunkedGradient, map_rows
 from mibench.components import param, params_dict
+from mibench.hotloops import HotLoop
 from mibench.progress import progress
 from mibench.tensors import as_float, cpu_state
 from mibench.training import check_finite
@@ -41,9 +42,16 @@ from .networks import Generator, ProjectionDiscriminator
 def top_n_pseudo_labels(target: WhiteBox, images: torch.Tensor, top_n: int, device: torch.device,
                         batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices into ``images`` and their pseudo-labels: the ``top_n`` most probable per class."""
-    with torch.no_grad():
-        probs = torch.cat([target.logits(as_float(images[i:i + batch_size].to(device))).softmax(1).cpu()
-                           for i in range(0, len(images), batch_size)])
+
+    def score(x: torch.Tensor) -> torch.Tensor:
+        return target.logits(as_float(x.to(device))).softmax(1).cpu()
+
+    parts = []
+    with torch.no_grad(), progress("plg: pseudo-labels", -(-len(images) // batch_size)) as advance:
+        for i in range(0, len(images), batch_size):
+            parts.append(map_rows(score, images[i:i + batch_size], images.shape[1:], device))
+            advance()
+    probs = torch.cat(parts)
     n = min(top_n, len(images))
     index = probs.topk(n, dim=0).indices.T  # num_classes x n
     labels = torch.arange(probs.shape[1])[:, None].expand_as(index)
@@ -77,11 +85,16 @@ class PLGMI(Attack):
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return augment.augment(x, hflip=self.params.hflip)
 
+    def pseudo_labels(self, ctx: AttackContext) -> dict[str, torch.Tensor]:
+        """Stage 1, cached under the target's key: it does not depend on the run seed, so every seed
+        of a row shares it (its target queries still count in each run)."""
+        return ctx.artifact("plg-pseudo-labels", {"top_n": self.params.top_n}, lambda: dict(zip(
+            ("index", "labels"), top_n_pseudo_labels(ctx.target, ctx.public.images, self.params.top_n, ctx.device))))
+
     def gan_trainer(self, ctx: AttackContext) -> "GanTrainer":
-        p = self.params
-        index, labels = top_n_pseudo_labels(ctx.target, ctx.public.images, p.top_n, ctx.device)
-        real_x = as_float(ctx.public.images[index]) * 2 - 1  # GAN space [-1, 1]
-        return GanTrainer(self, ctx, real_x.to(ctx.device), labels.to(ctx.device))
+        pseudo = self.pseudo_labels(ctx)
+        real_x = as_float(ctx.public.images[pseudo["index"]]) * 2 - 1  # GAN space [-1, 1]
+        return GanTrainer(self, ctx, real_x.to(ctx.device), pseudo["labels"].to(ctx.device))
 
     def train_gan(self, ctx: AttackContext) -> dict:
         torch.manual_seed(ctx.seed)
@@ -120,6 +133,17 @@ class PLGMI(Attack):
         G.load_state_dict(artifact["generator"])
         G = G.to(ctx.device, memory_format=torch.channels_last)
         return self.invert(ctx, G)
+
+    def hot_loops(self, ctx: AttackContext) -> dict[str, HotLoop]:
+        """``GAN step``: one generator step and ``n_dis`` discriminator steps of stage 2
+        (:class:`GanTrainer` on the public images' pseudo-labels; items: the batch); ``inversion
+        step``: one Adam step of every latent of the budget (:class:`Inverter`)."""
+        p = self.params
+        G = Generator(ctx.num_classes, ctx.image_shape, p.gan_width, p.dim_z).to(ctx.device,
+                                                                               memory_format=torch.channels_last)
+        inverter = self.inverter(ctx, G)
+        return {"GAN step": HotLoop(self.gan_trainer(ctx).step, p.batch_size),
+                "inversion step": HotLoop(inverter.step, len(inverter.z))}
 
 
 class GanTrainer:

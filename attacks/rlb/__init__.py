@@ -56,6 +56,7 @@ import torch
 from mibench.access import Access
 from mibench.attack import Attack, AttackContext, Reconstructions
 from mibench.components import param
+from mibench.hotloops import HotLoop
 from mibench.progress import progress
 from mibench.training import check_finite
 
@@ -146,46 +147,78 @@ class RLBMI(Attack):
         return self.params.max_queries or None
 
     def run(self, ctx: AttackContext) -> Reconstructions:
-        p, dev = self.params, ctx.device
-        prior = ctx.prior(PRIOR)
-        G, dim = prior.generator, prior.dim_z
-        labels, seeds = ctx.budget.labels_and_seeds()
-        per_seed, keep = len(ctx.budget.classes), ctx.budget.per_class
-        y = torch.tensor(ctx.budget.classes).repeat(ctx.budget.seeds).to(dev)  # agent = seed x classes + class
-        rng = SeedStreams([ctx.latent_generator(s) for s in range(ctx.budget.seeds)], per_seed, dev)
-        agents = SACAgents(len(y), dim, p.hidden, lr_actor=p.lr_actor, lr_critic=p.lr_critic, gamma=p.gamma,
-                           tau=p.tau, batch_size=p.batch_size,
-                           buffer_size=min(p.buffer_size, p.episodes * p.episode_steps),
-                           uniform=rng.uniform, normal=rng.normal, device=dev)
-        best = torch.full((len(y), keep), float("-inf"), device=dev)
-        best_z = torch.zeros(len(y), keep, dim, device=dev)
-
-        def probs(z: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return ctx.target(G(z))
-
+        p, training = self.params, Training(self, ctx)
         with progress("rlb: soft actor-critic agents", p.episodes) as advance:
             for episode in range(p.episodes):
-                z = rng.normal((dim,))
-                for t in range(p.episode_steps):
-                    a = agents.act(z)
-                    z_next = mix_latents(z, a, p.mix)
-                    p_state = probs(z_next)
-                    reward = rlb_reward(p_state, p_state if p.mix == 0 else probs(a), y, p.w_state, p.w_action,
-                                        p.w_margin, p.margin_floor)
-                    agents.buffer.add(z, a, reward, z_next, float(t == p.episode_steps - 1))
-                    if agents.buffer.size > p.batch_size:
-                        losses = agents.learn(rng.choice(agents.buffer.size, p.batch_size))
-                        check_finite(losses["critic1"], "attack rlb, stage SAC", agents.updates - 1)
-                    z = z_next
-                z_test = rng.normal((dim,))
-                for _ in range(p.episode_steps):
-                    z_test = mix_latents(z_test, agents.act(z_test), p.mix)
-                score = probs(z_test).gather(1, y.view(-1, 1)).squeeze(1)
-                best, best_z = keep_best(best, best_z, score, z_test)
-                advance(reward=reward.mean().item(), best=best[:, 0].mean().item())
-        notes = {"agents": len(y), "episodes": p.episodes, "sac_updates": agents.updates,
+                reward = training.episode()
+                advance(reward=reward.mean().item(), best=training.best[:, 0].mean().item())
+        agents, best = training.agents, training.best
+        notes = {"agents": len(training.y), "episodes": p.episodes, "sac_updates": agents.updates,
                  "final_mean_reward": reward.mean().item(), "kept_confidence_mean": best.mean().item(),
                  "final_alpha_mean": agents.log_alpha.detach().exp().mean().item()}
+        labels, seeds = ctx.budget.labels_and_seeds()
         with torch.no_grad():
-            return Reconstructions(G(best_z.view(-1, dim)), labels, seeds, notes)
+            return Reconstructions(training.G(training.best_z.view(-1, training.dim)), labels, seeds, notes)
+
+    def hot_loops(self, ctx: AttackContext) -> dict[str, HotLoop]:
+        """``episode``: one episode of every agent without its SAC updates (its moves' and its test's
+        queries, the rewards, the replay buffer); ``SAC update``: one update of every agent from a
+        replay batch, once episodes have filled the buffer beyond a batch."""
+        p, exploring, learning = self.params, Training(self, ctx), Training(self, ctx)
+        while learning.agents.buffer.size <= p.batch_size:
+            learning.episode(learn=False)
+        queries = p.episode_steps * (1 if p.mix == 0 else 2) + 1
+        return {"episode": HotLoop(lambda: exploring.episode(learn=False), len(exploring.y) * queries),
+                "SAC update": HotLoop(learning.learn, len(learning.y) * p.batch_size)}
+
+
+class Training:
+    """Every agent of the budget (one per attacked class and seed) with its random stream and its
+    best test images: :meth:`episode` is one episode of all of them, :meth:`learn` one SAC update."""
+
+    def __init__(self, attack: RLBMI, ctx: AttackContext):
+        p, dev = attack.params, ctx.device
+        self.p, self.ctx = p, ctx
+        prior = ctx.prior(PRIOR)
+        self.G, self.dim = prior.generator, prior.dim_z
+        per_seed, keep = len(ctx.budget.classes), ctx.budget.per_class
+        self.y = torch.tensor(ctx.budget.classes).repeat(ctx.budget.seeds).to(dev)  # agent = seed x classes + class
+        self.rng = SeedStreams([ctx.latent_generator(s) for s in range(ctx.budget.seeds)], per_seed, dev)
+        self.agents = SACAgents(len(self.y), self.dim, p.hidden, lr_actor=p.lr_actor, lr_critic=p.lr_critic,
+                                gamma=p.gamma, tau=p.tau, batch_size=p.batch_size,
+                                buffer_size=min(p.buffer_size, p.episodes * p.episode_steps),
+                                uniform=self.rng.uniform, normal=self.rng.normal, device=dev)
+        self.best = torch.full((len(self.y), keep), float("-inf"), device=dev)
+        self.best_z = torch.zeros(len(self.y), keep, self.dim, device=dev)
+
+    def probs(self, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.ctx.target(self.G(z))
+
+    def episode(self, learn: bool = True) -> torch.Tensor:
+        """One episode of every agent: each move goes to the replay buffer and is followed by a SAC
+        update (:meth:`learn`) once the buffer holds more than a batch (never with ``learn=False``),
+        then the test episode updates the best images. Returns the last move's rewards."""
+        p, agents, rng = self.p, self.agents, self.rng
+        z = rng.normal((self.dim,))
+        for t in range(p.episode_steps):
+            a = agents.act(z)
+            z_next = mix_latents(z, a, p.mix)
+            p_state = self.probs(z_next)
+            reward = rlb_reward(p_state, p_state if p.mix == 0 else self.probs(a), self.y, p.w_state, p.w_action,
+                                p.w_margin, p.margin_floor)
+            agents.buffer.add(z, a, reward, z_next, float(t == p.episode_steps - 1))
+            if learn and agents.buffer.size > p.batch_size:
+                self.learn()
+            z = z_next
+        z_test = rng.normal((self.dim,))
+        for _ in range(p.episode_steps):
+            z_test = mix_latents(z_test, agents.act(z_test), p.mix)
+        score = self.probs(z_test).gather(1, self.y.view(-1, 1)).squeeze(1)
+        self.best, self.best_z = keep_best(self.best, self.best_z, score, z_test)
+        return reward
+
+    def learn(self) -> None:
+        """One SAC update of every agent from a random replay batch of its own."""
+        losses = self.agents.learn(self.rng.choice(self.agents.buffer.size, self.p.batch_size))
+        check_finite(losses["critic1"], "attack rlb, stage SAC", self.agents.updates - 1)

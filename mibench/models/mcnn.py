@@ -13,6 +13,7 @@ from __future__ import annotations
 from torch import nn
 
 from .classifier import Backbone, sequential_intermediates
+from .layers import MaxPool2x2
 
 
 def _conv(cin: int, cout: int, k: int) -> list[nn.Module]:
@@ -29,8 +30,8 @@ class MCNN(Backbone):
         super().__init__()
         c1, c2, c3 = (max(1, round(c * width)) for c in (64, 128, 256))
         self.net = nn.Sequential(
-            *_conv(in_channels, c1, 7), nn.MaxPool2d(2),
-            *_conv(c1, c2, 5), nn.MaxPool2d(2),
+            *_conv(in_channels, c1, 7), MaxPool2x2(),
+            *_conv(c1, c2, 5), MaxPool2x2(),
             *_conv(c2, c3, 5), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )
         self.feature_dim = c3

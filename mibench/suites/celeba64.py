@@ -13,9 +13,9 @@ The user brings the images: ``--data-root DIR`` holding CelebA's aligned images 
 (``DIR/celeba/img_align_celeba/``); FFHQ as ``DIR/thumbnails128x128/**/*.png``; FaceScrub as
 ``DIR/facescrub/<identity>/*.jpg``. Preprocessing as the field: centre crop 108 of the 178 x 218
 aligned image (rows 55-162, columns 35-142), bilinear resize to 64 x 64 (PIL). The images are
-decoded once and kept as uint8 in a ``.npy`` file in the cache, memory-mapped on later loads and
-keyed by the split files, the preprocessing and each image file's name, size and modification
-time; batches go to the device as uint8 and are converted there.
+decoded once and kept as uint8 in a ``.npy`` file in the run's cache (``--cache-dir``),
+memory-mapped on later loads and keyed by the split files, the preprocessing and each image file's
+name, size and modification time; batches go to the device as uint8 and are converted there.
 
 Targets (``--set suite.target=``): ``ir152`` (IR-152, the default; MIBench's board model),
 ``vgg16`` (VGG16-BN) or ``facenet64`` (IR-50 at 64 px); judge: FaceNet112 (IR-50 at 112 px, the
@@ -29,6 +29,7 @@ Attack budget (``full``): identities 0-299 x 5 seeds x 1 image (PLG-MI, KED-MI, 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ import torch
 from PIL import Image
 
 from ..attack import AttackBudget
-from ..cache import default_root
+from ..cache import Cache, atomic_write_bytes
 from ..components import param
 from ..data import UNLABELLED, DataRoles, ImageSet
 from ..errors import DataSourceError
@@ -128,20 +129,18 @@ def decode_all(paths: list[Path], box_of, size: tuple[int, int] | None, what: st
     return out
 
 
-def cached_array(name: str, paths: list[Path], recipe: str, build) -> np.ndarray:
-    """``build()``'s uint8 array, stored once as ``<cache>/data/<name>-<key>.npy`` (atomic write) and
+def cached_array(cache: Cache, name: str, paths: list[Path], recipe: str, build) -> np.ndarray:
+    """``build()``'s uint8 array, stored once as ``<cache root>/data/<name>-<key>.npy`` (atomic write) and
     memory-mapped afterwards; the key covers ``recipe``, the folder and each file's name, size and mtime."""
     h = hashlib.sha256(f"{PREPROCESS_VERSION}|{recipe}|{paths[0].parent.resolve() if paths else ''}".encode())
     for p in paths:
         st = p.stat()
         h.update(f"{p.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    path = default_root() / "data" / f"{name}-{h.hexdigest()[:24]}.npy"
+    path = cache.root / "data" / f"{name}-{h.hexdigest()[:24]}.npy"
     if not path.is_file():
-        array = build()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, array)
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        np.save(buf, build())
+        atomic_write_bytes(path, buf.getbuffer())
     return np.load(path, mmap_mode="c")  # copy-on-write: pages are read on demand, the file is never written
 
 
@@ -211,8 +210,9 @@ class CelebA64Suite(Suite):
                                   f"img_align_celeba.zip there")
         return f"celeba:{self.data_root} split:{self.split_dir} public:{self.params.public}"
 
-    def load(self) -> DataRoles:
+    def load(self, cache: Cache | None = None) -> DataRoles:
         self.source()
+        cache = cache or Cache()
         splits = {role: read_split(role, self.split_dir) for role in ROLES}
         roles = ROLES if self.params.public == "celeba" else ROLES[:2]
         names = [name for role in roles for name, _ in splits[role]]
@@ -224,7 +224,7 @@ class CelebA64Suite(Suite):
                                   f"{folder} (e.g. {', '.join(missing[:5])}): unzip the complete img_align_celeba.zip "
                                   f"(202,599 images) there")
         box = lambda p: CELEBA_CROP  # noqa: E731 - every CelebA image has the same crop
-        array = cached_array("celeba64", paths, f"celeba crop {CELEBA_CROP} resize {SIDE}", lambda: decode_all(
+        array = cached_array(cache, "celeba64", paths, f"celeba crop {CELEBA_CROP} resize {SIDE}", lambda: decode_all(
             paths, box, CELEBA_SIZE, "CelebA images",
             f"img_align_celeba holds 178 x 218 JPEGs: replace {folder} with the aligned images as distributed"))
         sets, start = {}, 0
@@ -233,10 +233,10 @@ class CelebA64Suite(Suite):
             labels = torch.tensor([label for _, label in splits[role]], dtype=torch.long)
             sets[role] = ImageSet(_images(array, slice(start, start + n)), labels)
             start += n
-        public = sets["public"] if self.params.public == "celeba" else self._other_public()
+        public = sets["public"] if self.params.public == "celeba" else self._other_public(cache)
         return DataRoles(private_train=sets["private_train"], private_test=sets["private_test"], public=public)
 
-    def _other_public(self) -> ImageSet:
+    def _other_public(self, cache: Cache) -> ImageSet:
         """FFHQ (unlabelled: every label is :data:`UNLABELLED`) or FaceScrub (labelled by its identity
         folders, in sorted order) as the public role."""
         if self.params.public == "ffhq":
@@ -259,7 +259,7 @@ class CelebA64Suite(Suite):
             return ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
 
         size = (128, 128) if self.params.public == "ffhq" else None
-        array = cached_array(self.params.public, paths, f"{self.params.public} resize {SIDE}", lambda: decode_all(
+        array = cached_array(cache, self.params.public, paths, f"{self.params.public} resize {SIDE}", lambda: decode_all(
             paths, box, size, f"{self.params.public} images", f"put {layout}"))
         if self.params.public == "ffhq":
             labels = torch.full((len(paths),), UNLABELLED, dtype=torch.long)

