@@ -229,6 +229,8 @@ def rejudge_board(folder: Path, board: str, options: RunOptions, evaluators: lis
     current judge and ``evaluators`` (default: all the suite's); write them and rebuild the CSV
     unless ``dry_run``. ``on_record`` sees each result as it is computed."""
     folder = Path(folder)
+    if not dry_run:
+        lb.check_board_file(folder, board, options.overwrite_edited_board)  # an edited CSV is not rebuilt
     selected = select(folder, board, rows)
     texts = [(folder / path).read_text() for path, _ in selected]  # as read: a concurrent change stops the commit
     records = [(path, RunRecord.from_json(text)) for (path, _), text in zip(selected, texts)]

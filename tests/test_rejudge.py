@@ -223,3 +223,15 @@ def test_a_new_judge_rescores_every_row(boards, monkeypatch, tiny_suite):
     for result in results:
         changed = {m for m, _, _ in result.changes()}
         assert {"evaluator_acc", "knn_dist"} <= changed
+
+
+def test_rejudge_refuses_to_rebuild_a_hand_edited_csv_unless_told(boards):
+    folder, opts = boards
+    csv = folder / f"{BOARD}.csv"
+    csv.write_text(csv.read_text().replace("\n", ",kept\n").replace("records,kept\n", "records,my_note\n", 1))
+    before = snapshot(folder)
+    with pytest.raises(LeaderboardError, match="my_note"):
+        rejudge.rejudge_board(folder, BOARD, opts)
+    assert snapshot(folder) == before
+    rejudge.rejudge_board(folder, BOARD, RunOptions(**{**opts.__dict__, "overwrite_edited_board": True}))
+    assert "my_note" not in csv.read_text()

@@ -72,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rejudge_p.add_argument("--evaluators", default="",
                            help="only these evaluators (comma-separated; default: all the suite's); the others' "
                                 "numbers are kept")
+    rejudge_p.add_argument("--overwrite-edited-board", action="store_true",
+                           help="rebuild the CSV from the records even where it was edited by hand")
     rejudge_p.add_argument("--dry-run", action="store_true",
                            help="report what would change and write nothing (exit status 1 when something would)")
     rejudge_p.set_defaults(func=rejudge)
