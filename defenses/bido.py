@@ -2,7 +2,7 @@
 
 Paper: "Bilateral Dependency Optimization: Defending Against Model-inversion Attacks",
 arXiv 2206.05483; code github.com/AlanPeng0897/Defend_MI (``BiDO/engine.py``, ``BiDO/hsic.py``).
-The target is trained with (PROTOCOL.md section 4, BiDO)
+The target is trained with (docs/protocol-card.md, ``defenses.bido``)
 
     L = CE(f(X), Y) + lambda_x * sum_j D(X, Z_j) - lambda_y * sum_j D(Z_j, Y),
 

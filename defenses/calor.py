@@ -1,7 +1,7 @@
 """CALoR: Confidence Adaptation and Low-Rank compression (Yu, Qiu, Fang, Chen et al.).
 
 Paper: arXiv 2410.05814 (later "Rank Matters ... LoFt", KDD 2026); code github.com/Chrisqcwx/LoFt.
-Two parts, as in PROTOCOL.md section 4:
+Two parts (docs/protocol-card.md, ``defenses.calor``):
 
 1. Low-rank head (LoR): the final linear layer (d -> C) is replaced by
    ``BatchNorm1d(d) -> Linear(d, r) -> tanh -> Linear(r, C)`` and trained from scratch with the
@@ -19,7 +19,7 @@ Two parts, as in PROTOCOL.md section 4:
 
 The LoR stage uses the suite's target recipe, shared by all defenses so that their targets are
 comparable (the official scripts train the neck with Adam 1e-3 for 100 epochs from a backbone
-pre-trained on the private set).
+pre-trained on MS-Celeb-1M, LoFt's ``pretrain.py`` and ``lrc.py``).
 
 The seed summary's logit clipping, gradient perturbation and leakage suppression have no public
 implementation and are not part of this defense. ``rank`` is per suite (the paper uses r = 30

@@ -2,8 +2,8 @@
 
 Paper: Struppek, Hintersdorf, Kersting, "Be Careful What You Smooth For: Label Smoothing Can Be a
 Privacy Shield but Also a Catalyst for Model Inversion Attacks", ICLR 2024; code
-github.com/LukasStruppek/Plug-and-Play-Attacks (the paper's experiments build on it). PROTOCOL.md
-section 4 (LS).
+github.com/LukasStruppek/Plug-and-Play-Attacks (the paper's experiments build on it).
+docs/protocol-card.md, ``defenses.ls``.
 
 The target is trained with the cross-entropy against smoothed targets
 

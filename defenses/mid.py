@@ -1,8 +1,8 @@
 """MID: mutual-information regularisation through a variational information bottleneck.
 
 Paper: Wang, Kong, Zhang, Cheng, Jia, "Improving Robustness to Model Inversion Attacks via Mutual
-Information Regularization", AAAI 2021; code github.com/Jiachen-T-Wang/mi-defense. PROTOCOL.md
-section 4 (MID).
+Information Regularization", AAAI 2021; code github.com/Jiachen-T-Wang/mi-defense.
+docs/protocol-card.md, ``defenses.mid``.
 
 The final linear layer (d -> C) is replaced by a VIB head with k = d // 2 latent dimensions::
 

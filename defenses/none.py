@@ -1,4 +1,4 @@
-"""No defense: the target trained with plain cross-entropy (PROTOCOL.md section 4, none)."""
+"""No defense: the target trained with plain cross-entropy (docs/protocol-card.md, target)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Paper: "Model Inversion Robustness: Can Transfer Learning Help?", arXiv 2405.05588;
 code github.com/hosytuyen/TL-DMI (also in MIBench, github.com/ffhibnese/Model-Inversion-Attack-ToolBox).
 Early layers carry the private information an inversion exploits; TL keeps them away from the
-private data (PROTOCOL.md section 4, TL):
+private data (docs/protocol-card.md, ``defenses.tl``):
 
 1. Pre-training (stage ``tl-pretrain``): the suite's backbone with a linear head over the public
    classes is trained with cross-entropy on the public role *with its labels* (remapped to

@@ -1,4 +1,4 @@
-"""Attack accuracy (PROTOCOL.md section 2): the evaluation model's verdict on the reconstructions.
+"""Attack accuracy (docs/protocol-card.md, metrics): the evaluation model's verdict on the reconstructions.
 
 top-k accuracy = fraction of reconstructions x^ of target class c with c among the k largest
 logits of the evaluation model E(x^). As in PLG-MI, the accuracy is computed per seed and the mean

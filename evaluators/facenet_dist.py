@@ -1,5 +1,5 @@
-"""FaceNet distance (PPA: Struppek et al., Plug & Play Attacks, ICML 2022; PROTOCOL.md section 2,
-optional metrics of high-resolution suites).
+"""FaceNet distance (PPA: Struppek et al., Plug & Play Attacks, ICML 2022; docs/protocol.md,
+the celeba64 suite: a face metric of high-resolution suites).
 
 For each reconstruction x^ of class c: the **squared** L2 distance between its FaceNet embedding
 and the embedding of the nearest private_train image of class c; reported: the mean over all

@@ -1,4 +1,4 @@
-"""FID (PROTOCOL.md section 2): Frechet distance between Gaussian fits of features of the
+"""FID (docs/protocol-card.md, metrics): Frechet distance between Gaussian fits of features of the
 reconstructions and of the private_train images of the attacked classes:
 
     FID = ||mu_r - mu_p||^2 + Tr(S_r + S_p - 2 (S_r S_p)^(1/2))

@@ -1,4 +1,4 @@
-"""KNN distance (PROTOCOL.md section 2).
+"""KNN distance (docs/protocol-card.md, metrics).
 
 For each reconstruction x^ of class c: the squared L2 distance, in the evaluation model's
 penultimate features, to the nearest private_train image of class c. Reported: the mean over all

@@ -1,5 +1,5 @@
 """LPIPS distance (Zhang et al., The Unreasonable Effectiveness of Deep Features as a Perceptual
-Metric, CVPR 2018; PROTOCOL.md section 2, optional metrics).
+Metric, CVPR 2018; docs/protocol.md, the celeba64 suite).
 
 For each reconstruction x^ of class c: the smallest LPIPS distance between x^ and a private_train
 image of class c; reported: the mean over all reconstructions. Lower = closer to private data.

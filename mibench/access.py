@@ -1,4 +1,4 @@
-"""Access-limited views of the target model (DESIGN.md, access views).
+"""Access-limited views of the target model (docs/layout.md, data flow; docs/components.md).
 
 An attack declares the access it needs and receives exactly that view:
 - :class:`WhiteBox`: differentiable logits (gradients flow to the input, not to the weights) and

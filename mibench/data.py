@@ -1,4 +1,4 @@
-"""Image sets and their roles in the threat model (PROTOCOL.md section 1).
+"""Image sets and their roles in the threat model (docs/layout.md, data flow: DataRoles).
 
 ``DataRoles`` holds private_train, private_test and public, and the judge's own training and test
 sets (``evaluator_train`` / ``evaluator_test``; by default the private ones). Private data and the

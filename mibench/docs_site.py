@@ -20,7 +20,7 @@ from .webpage import esc, page
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 """The documents of a source checkout (an installed wheel has none: the site then links no documents)."""
 IMAGE = re.compile(r"\.(png|jpe?g|gif|svg)$", re.I)
-ORDER = ("findings", "protocol", "components", "cli", "sweeps", "bench", "plugins", "testing", "layout")
+ORDER = ("findings", "protocol", "protocol-card", "components", "cli", "sweeps", "bench", "plugins", "testing", "layout")
 """The reading order of the documents index (the README's "Where to go next"); others follow by name."""
 
 

@@ -1,4 +1,4 @@
-"""What a prior is: a generative model that attacks request by name (DESIGN.md, priors).
+"""What a prior is: a generative model that attacks request by name (docs/components.md, attacks and priors).
 
 A prior is trained once and cached under what determines it:
 

@@ -1,4 +1,4 @@
-"""Run records and the files a run leaves behind (DESIGN.md, RunRecord).
+"""Run records and the files a run leaves behind (docs/layout.md, data flow: RunRecord).
 
 :class:`RunRecord` is the one typed record of a result (RobustBench keeps one JSON per entry): the
 resolved spec, the components with the distribution and version that provided each, the profile

@@ -1,5 +1,5 @@
 """The pipeline: RunSpec -> Suite -> DataRoles -> Defense.train -> target -> access view ->
-Attack.run -> Reconstructions -> Evaluators -> RunRecord -> leaderboard (DESIGN.md).
+Attack.run -> Reconstructions -> Evaluators -> RunRecord -> leaderboard (docs/layout.md, data flow).
 
 A thin orchestrator over :mod:`mibench.stages` (seed-independent, cached builds), the attack, the
 evaluators and :mod:`mibench.records`. A rerun with another seed recomputes only the

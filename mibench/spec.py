@@ -1,4 +1,4 @@
-"""RunSpec: everything that determines a run, as plain data (DESIGN.md).
+"""RunSpec: everything that determines a run, as plain data (docs/layout.md, data flow).
 
 CLI flags and record files only build a RunSpec. Its parameters are resolved: paper defaults,
 then the suite profile's scaling, then the user's overrides; so the stored spec alone reproduces

@@ -1,4 +1,4 @@
-"""What a suite is: a protocol (DESIGN.md, Suite).
+"""What a suite is: a protocol (docs/layout.md, data flow: Suite; docs/protocol-card.md).
 
 A suite owns the data roles, the image shape, the target and evaluator (judge) architectures and
 their training recipes (or the judge's shipped weights), the attack budget and, per profile, the scaling of every component's

@@ -1,4 +1,4 @@
-"""``mibench sweep``: the defense x attack x seed grid as tasks on Ray (DESIGN.md, sweep).
+"""``mibench sweep``: the defense x attack x seed grid as tasks on Ray (docs/sweeps.md).
 
 The grid is resolved before anything runs (an unknown name or parameter fails up front), then
 the rows already on the board are dropped: a rerun of an interrupted sweep resumes with the rest.

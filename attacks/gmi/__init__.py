@@ -1,6 +1,6 @@
 """GMI: Generative Model Inversion (Zhang et al., CVPR 2020). White-box.
 
-Code: github.com/AI-secure/GMI-Attack. Two stages (PROTOCOL.md section 5):
+Code: github.com/AI-secure/GMI-Attack. Two stages (docs/protocol-card.md, ``attacks.gmi``):
 
 1. The public prior ``gmi-wgan`` (:mod:`.prior`): a WGAN-GP on the public images, shared by every
    target of the suite.
@@ -14,7 +14,9 @@ Code: github.com/AI-secure/GMI-Attack. Two stages (PROTOCOL.md section 5):
    is divided by the number of latents per seed; mibench does the same per budget seed and
    optimises every class and seed in one batch (in chunks only where the device's memory needs
    them: :class:`mibench.chunks.ChunkedGradient`). The generator and the critic are in eval mode,
-   so no latent's step depends on the others'.
+   so no latent's step depends on the others'. The divisor here is classes x images per class, where
+   GMI's MNIST code divides by the identities of one batch (5): docs/protocol-card.md, known
+   deviation 1, to be fixed in protocol v3.
 """
 
 from __future__ import annotations

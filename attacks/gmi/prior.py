@@ -9,9 +9,10 @@ WGAN-GP (Gulrajani et al., 2017), as GMI's ``train_gan.py``:
 - critic loss ``-(mean D(x) - mean D(G(z))) + 10 * mean_i (||grad_x^ D(x^_i)||_2 - 1)^2`` with
   ``x^ = x + a (G(z) - x)``, ``a ~ U(0, 1)`` per sample;
 - generator loss ``-mean D(G(z))``, one generator step after every ``n_critic`` = 5 critic steps;
-- Adam lr 2e-4, betas (0.5, 0.999), batch 64, ``z ~ N(0, I_100)``. GMI trains 200 epochs of the
-  30,000 public CelebA images: about 93,750 critic and 18,750 generator steps (the default of
-  ``generator_steps``; a suite scales it as an ``iterations`` budget).
+- Adam lr 2e-4, betas (0.5, 0.999), batch 64, ``z ~ N(0, I_100)``. The default of ``generator_steps``,
+  18,750 (about 93,750 critic steps), is 200 epochs of the 30,000 public CelebA images; GMI's
+  ``Celeba/celeba.json`` sets 280 epochs, about 26,000 generator steps (docs/protocol-card.md,
+  ``priors.gmi-wgan``). A suite scales it as an ``iterations`` budget.
 """
 
 from __future__ import annotations

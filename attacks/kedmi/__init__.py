@@ -1,6 +1,6 @@
 """KED-MI: Knowledge-Enriched Distributional Model Inversion (Chen et al., ICCV 2021). White-box.
 
-Code: github.com/SCccc21/Knowledge-Enriched-DMI. Two stages (PROTOCOL.md section 5):
+Code: github.com/SCccc21/Knowledge-Enriched-DMI. Two stages (docs/protocol-card.md, ``attacks.kedmi``):
 
 1. The target-scoped prior ``kedmi-gan`` (:mod:`.prior`): a GAN whose discriminator learns the
    target's soft labels on the public images.

@@ -1,6 +1,6 @@
 """PLG-MI: Pseudo Label-Guided Model Inversion (Yuan et al., AAAI 2023).
 
-Code: github.com/LetheSec/PLG-MI-Attack. White-box. Three stages (PROTOCOL.md section 5):
+Code: github.com/LetheSec/PLG-MI-Attack. White-box. Three stages (docs/protocol-card.md, ``attacks.plg``):
 
 1. Pseudo-labels: the target scores every public image; for each class k the ``top_n`` images with
    the highest softmax probability p_k are kept with label k (an image may serve several classes).

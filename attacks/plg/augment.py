@@ -4,6 +4,9 @@ PLG-MI applies, to every generated image fed to the target, RandomResizedCrop(sc
 ratio 1), ColorJitter(brightness 0.2, contrast 0.2, p 0.5), RandomHorizontalFlip and
 RandomRotation(5 degrees). The geometric parts are composed into one affine warp per image
 (``grid_sample``), so the whole batch is augmented in one call and gradients reach the latent.
+Known differences from the official kornia pipeline (docs/protocol-card.md, known deviation 3): the
+rotation is always applied (kornia: p = 0.5), the inversion's jitter has p = 0.5 (kornia: 1.0) and
+brightness always comes before contrast (kornia: random order).
 """
 
 from __future__ import annotations

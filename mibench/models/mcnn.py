@@ -1,9 +1,12 @@
-"""MCNN, the MNIST target of GMI and BiDO (PROTOCOL.md section 3, mnist).
+"""MCNN, the MNIST target of GMI and BiDO (docs/protocol-card.md, suite mnist, target).
 
 conv 7x7/64 -> max-pool -> conv 5x5/128 -> max-pool -> conv 5x5/256, each followed by
 BatchNorm + LeakyReLU(0.2); global average pooling gives the 256-d feature. ``width`` scales every
 channel count (1.0 is the published network; a suite states the width it uses).
 Source: GMI (github.com/sunblaze-ucb/GMI-attack), BiDO (github.com/AlanPeng0897/Defend_MI).
+Unlike theirs, the convolutions are same-padded and the last map (8 x 8 at 32 px) is average-pooled,
+where the official MCNN's unpadded convolutions end at 1 x 1 with no pooling (docs/protocol-card.md,
+known deviation 4, to be fixed in protocol v3).
 Stages (timm-style ``forward_intermediates``): the three conv blocks' outputs, after the max-pool for
 the first two (BiDO's hidden representations); ``layers()``: the three convs and BatchNorms in order.
 """

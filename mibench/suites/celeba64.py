@@ -1,4 +1,4 @@
-"""The ``celeba64`` suite: the field's main low-resolution benchmark (PROTOCOL.md section 3; GPU scale).
+"""The ``celeba64`` suite: the field's main low-resolution benchmark (docs/protocol-card.md, suite celeba64; GPU scale).
 
 Data roles, from the field's split files (GMI, KED-MI, PLG-MI, MIBench; shipped with mibench in
 ``celeba_split/`` and checked against their SHA-256 before use):

@@ -1,4 +1,4 @@
-"""The ``mnist`` suite, protocol version 2: the field's small protocol (PROTOCOL.md section 3, mnist).
+"""The ``mnist`` suite, protocol version 2: the field's small protocol (docs/protocol-card.md, suite mnist).
 
 Data roles (GMI, BiDO, PLG-MI's MNIST copy): private = digits 0-4, public = digits 5-9.
 - private_train: digits 0-4 of the 60,000 MNIST training images (30,596 images);
