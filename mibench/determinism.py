@@ -46,10 +46,14 @@ X86_ONLY = ("OPENBLAS_CORETYPE",)
 """Pins that name x86 kernels: set only on an x86-64 CPU with AVX2 (elsewhere OpenBLAS chooses)."""
 
 
+def _cpuinfo() -> str:
+    """``/proc/cpuinfo`` (Linux), else empty."""
+    path = Path("/proc/cpuinfo")
+    return path.read_text() if path.is_file() else ""
+
+
 def _x86_avx2() -> bool:
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
-    return platform.machine() in ("x86_64", "AMD64") and " avx2" in flags
+    return platform.machine() in ("x86_64", "AMD64") and " avx2" in _cpuinfo()
 
 
 def pin_float_environment() -> None:
@@ -114,8 +118,7 @@ def cache_scope() -> dict[str, str]:
 
 def _cpu_model() -> str:
     """The CPU's model name (Linux), else what :mod:`platform` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    lines = _cpuinfo().splitlines()
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     return names[0] if names else (platform.processor() or platform.machine())
 

@@ -29,6 +29,21 @@ def test_importing_mibench_pins_the_kernels_before_torch_but_respects_the_user()
     assert user.stdout.split()[0] == "DEFAULT"
 
 
+def test_openblas_is_pinned_to_its_avx2_kernels_on_x86_with_avx2_only(monkeypatch):
+    """numpy's OpenBLAS computes FID's covariances and matrix square root; left to choose, it takes
+    AVX-512 kernels where the CPU has them, and FID's ninth digit moved between hosts."""
+    for key in determinism.FLOAT_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(determinism, "_cpuinfo", lambda: "flags\t\t: fpu sse2 avx avx2 fma")
+    monkeypatch.setattr(determinism.platform, "machine", lambda: "x86_64")
+    determinism.pin_float_environment()
+    assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    monkeypatch.setattr(determinism.platform, "machine", lambda: "aarch64")
+    determinism.pin_float_environment()
+    assert "OPENBLAS_CORETYPE" not in os.environ and os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+
+
 def test_the_record_describes_the_float_environment():
     determinism.configure(1)
     env = determinism.describe()
