@@ -201,16 +201,23 @@ def test_cli_rejudge_dry_run_and_rows(boards, capsys):
     assert "--evaluators nope" in capsys.readouterr().err
 
 
-def test_the_committed_quick_board_says_which_rows_to_rerun(tmp_path):
+def test_the_committed_quick_board_keeps_its_reconstructions_and_a_copy_without_them_says_what_to_rerun(tmp_path):
     from pathlib import Path
 
+    from mibench.leaderboard import read_records
+
     committed = Path(__file__).resolve().parents[1] / "leaderboards"
+    records = read_records(committed, "mnist-quick")
+    for path, rec in records:
+        data = stored.board_path(committed, "mnist-quick", Path(path).stem).read_bytes()
+        assert stored.sha256(data) == rec.reconstructions_sha256 and len(stored.decode(data).images) == 40
     shutil.copytree(committed / "records" / "mnist-quick", tmp_path / "records" / "mnist-quick")
     shutil.copy(committed / "mnist-quick.csv", tmp_path)
     with pytest.raises(LeaderboardError) as err:
         rejudge.rejudge_board(tmp_path, "mnist-quick", RunOptions(device="cpu"))
-    assert str(err.value).startswith("cannot rejudge 12 of the 12 record(s) of mnist-quick; nothing was written")
-    assert str(err.value).count("has no checksum of its reconstructions") == 12
+    assert str(err.value).startswith(f"cannot rejudge {len(records)} of the {len(records)} record(s) of mnist-quick; "
+                                     "nothing was written")
+    assert str(err.value).count("are missing") == len(records) == 12
     assert "mibench run --suite mnist --profile quick --defense none --attack plg --seed 0" in str(err.value)
 
 
