@@ -99,7 +99,7 @@ def test_check_explain_prints_each_rows_smallest_detectable_change_without_recom
     boards = str(Path(__file__).parents[1] / "leaderboards")
     assert main(["leaderboard", "check", "--profile", "quick", "--dir", boards, "--explain", "--rows", "1"]) == 0
     out = capsys.readouterr().out
-    assert "none x plg [9d5cbea19ffe51c7]: statistical: its records predate stage checksums" in out
+    assert "none x plg [9d5cbea19ffe51c7]: exact where a rerun's float environment equals its records'" in out
     assert "│ attack_acc_top1 │ 0.221 " in out  # 3 x sqrt(2/3) x its sd over seeds, 0.0901
 
 
