@@ -42,7 +42,7 @@ def find_weights(folders: Iterable[Path | str] = ()) -> tuple[Path, str] | None:
         return path, verify(ASSET, path)
     try:
         return find(ASSET, folders)
-    except MissingAssetError:
+    except MissingAssetError:  # fallback: no Inception weights, FID in the judge's features (the record says which)
         return None
 
 
