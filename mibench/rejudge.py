@@ -32,6 +32,7 @@ import torch
 from . import determinism, stages
 from . import leaderboard as lb
 from . import reconstructions as stored
+from .board.schema import check_one_judge
 from .cache import Cache, canonical_json, staged_file
 from .components import params_dict, resolve_params
 from .data import DataRoles
@@ -264,6 +265,8 @@ def commit(folder: Path, board: str, results: list[Rejudged]) -> Path:
         if changed:
             raise LeaderboardError(f"{', '.join(changed)} changed while rejudging (a run added them again); nothing "
                                    f"was written: run the rejudge again")
+        after = {r.path: r.after for r in results}
+        check_one_judge([(path, after.get(path, rec)) for path, rec in lb.read_records(folder, board)])
         staged: list[tuple[Path, Path]] = []
         try:
             for r in results:

@@ -174,3 +174,21 @@ def test_a_new_evaluators_metric_reaches_show_pivot_site_and_check(plugin_board,
     result, = regression.check_board(plugin_board, "tiny-quick", tenfold, rows=[0])
     assert [(c["metric"], c["ok"]) for c in result.comparisons] == [
         ("natural_acc", True), ("attack_acc_top1", True), ("leak_score", False)]
+
+
+def test_a_board_mixing_two_judges_is_an_error_naming_both():
+    import dataclasses
+
+    def record(weights, judge=""):
+        return RunRecord(spec={}, config_hash="c", metrics={}, natural_acc=1.0, evaluator_acc=1.0,
+                         evaluator_arch="resnet_small", evaluator_weights=weights,
+                         stage_sha256={"judge": judge} if judge else {})
+
+    v2 = record({"judge-v2.pt": "aa"})
+    BoardSchema.from_records([("a.json", v2), ("b.json", dataclasses.replace(v2))])  # one judge: fine
+    with pytest.raises(LeaderboardError, match=r"different judges.*judge-v2.pt.*a.json.*judge-v3.pt.*b.json"):
+        BoardSchema.from_records([("a.json", v2), ("b.json", record({"judge-v3.pt": "bb"}))])
+    trained = [("a.json", record({}, "h1")), ("b.json", record({})), ("c.json", record({}, "h2"))]
+    with pytest.raises(LeaderboardError, match=r"h1 \(a.json\); h2 \(c.json\)"):
+        BoardSchema.from_records(trained)
+    BoardSchema.from_records(trained[:2])  # a record without the checksum mixes with nothing

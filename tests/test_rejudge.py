@@ -242,3 +242,15 @@ def test_rejudge_refuses_to_rebuild_a_hand_edited_csv_unless_told(boards):
     assert snapshot(folder) == before
     rejudge.rejudge_board(folder, BOARD, RunOptions(**{**opts.__dict__, "overwrite_edited_board": True}))
     assert "my_note" not in csv.read_text()
+
+
+def test_a_commit_that_would_leave_two_judges_on_the_board_writes_nothing(boards, monkeypatch, tiny_suite):
+    import dataclasses
+
+    folder, opts = boards
+    monkeypatch.setattr(tiny_suite, "evaluator_recipe", dataclasses.replace(tiny_suite.evaluator_recipe, epochs=2))
+    rescored = rejudge.rejudge_board(folder, BOARD, opts, dry_run=True)  # both seeds, by a retrained judge
+    before = snapshot(folder)
+    with pytest.raises(LeaderboardError, match="different judges"):
+        rejudge.commit(folder, BOARD, rescored[:1])  # one seed only: the other keeps the old judge
+    assert snapshot(folder) == before

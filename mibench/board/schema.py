@@ -101,7 +101,10 @@ class BoardSchema:
     @classmethod
     def from_records(cls, records: Iterable[tuple[str, RunRecord]]) -> "BoardSchema":
         """The schema of the board the ``(path, record)`` pairs build: each metric as first declared,
-        the primary metric the records name most often."""
+        the primary metric the records name most often. Records scored by different judges are an
+        error (:func:`check_one_judge`)."""
+        records = list(records)
+        check_one_judge(records)
         specs: dict[str, dict[str, Any]] = {}
         primaries: Counter = Counter()
         for _, rec in records:
@@ -149,3 +152,23 @@ class BoardSchema:
     def checked(self) -> list[str]:
         """The columns ``leaderboard check`` compares: the utility, then every headline metric."""
         return [UTILITY, *self.names()]
+
+
+def judge_of(rec: RunRecord) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """What scored a record: the judge's architecture and the weights files (judge and metrics) by SHA-256."""
+    return rec.evaluator_arch, tuple(sorted(rec.evaluator_weights.items()))
+
+
+def check_one_judge(records: list[tuple[str, RunRecord]]) -> None:
+    """A board's numbers are comparable only when one judge scored them all: records of two judges
+    (another architecture or weights file, or, where both records carry it, another checksum of the
+    judge's weights) are a :class:`LeaderboardError` naming both and a record of each."""
+    first: dict[Any, str] = {}
+    for path, rec in records:
+        first.setdefault(judge_of(rec), path)
+    trained = {rec.stage_sha256["judge"]: path for path, rec in records if rec.stage_sha256.get("judge")}
+    if len(first) > 1 or len(trained) > 1:
+        named = "; ".join(f"{judge} ({path})" for judge, path in (first if len(first) > 1 else trained).items())
+        raise LeaderboardError(f"the board mixes records scored by different judges: {named}. Rescore every record "
+                               f"with one judge (`mibench leaderboard rejudge`), or move the other judge's records to a "
+                               f"board folder of their own")
