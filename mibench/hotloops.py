@@ -17,7 +17,7 @@ from torch import nn
 
 from .data import ImageSet
 from .tensors import as_float
-from .training import LossFn, TrainRecipe
+from .training import LossFn, TrainRecipe, sgd_for
 
 
 @dataclass
@@ -38,11 +38,7 @@ def fit_step(model: nn.Module, data: ImageSet, recipe: TrainRecipe, loss_fn: Los
     """One step of :func:`mibench.training.fit`: a random batch of ``recipe.batch_size`` images of
     ``data`` sent to the device and converted there, ``loss_fn``, backward and the recipe's SGD step
     on the parameters that train (``eval_modules`` stay in eval mode, as fit keeps them)."""
-    model.to(device).train()
-    for module in eval_modules:
-        module.eval()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=recipe.lr,
-                          momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+    opt = sgd_for(model, recipe, device, eval_modules=eval_modules)
 
     def step() -> None:
         idx = torch.randint(0, len(data), (recipe.batch_size,))

@@ -70,6 +70,18 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
     return padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
 
 
+def sgd_for(model: nn.Module, recipe: TrainRecipe, device: torch.device,
+            parameters: Iterable[nn.Parameter] | None = None, eval_modules: Iterable[nn.Module] = ()) -> torch.optim.SGD:
+    """``model`` on ``device`` in train mode (``eval_modules`` in eval mode) and the recipe's SGD over
+    the parameters that train (``parameters``, default all of the model's)."""
+    model.to(device).train()
+    for module in eval_modules:
+        module.eval()
+    params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                           nesterov=recipe.nesterov)
+
+
 def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossFn = cross_entropy,
         parameters: Iterable[nn.Parameter] | None = None, device: torch.device, seed: int,
         description: str = "train", on_step: Callable[[int, int], None] | None = None,
@@ -77,12 +89,7 @@ def fit(model: nn.Module, data: ImageSet, recipe: TrainRecipe, *, loss_fn: LossF
     """Train ``model`` in place; returns the mean loss of each epoch. ``on_step(step, total)`` is
     called before each step's loss (a defense's schedule, e.g. NegLS's alpha ramp);
     ``eval_modules`` stay in eval mode (frozen BatchNorm statistics, e.g. TL's frozen layers)."""
-    model.to(device).train()
-    for module in eval_modules:
-        module.eval()
-    params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-                          nesterov=recipe.nesterov)
+    opt = sgd_for(model, recipe, device, parameters, eval_modules)
     n = len(data)
     steps_per_epoch = max(1, n // recipe.batch_size)
     total = max(1, round(recipe.epochs * steps_per_epoch))
