@@ -7,10 +7,11 @@ against ``none``). Its top-1 is the share of the attacked classes that the judge
 with no content, the floor under every attack's number; its KNN distance and FID say how close
 the judge's features put a blank image to the private ones.
 
-Why it exists: on the ``mnist`` suite the judge reads a blank 32 x 32 image as the digit 1 (p =
-0.99), and so do dim images of every digit (scaled to a tenth of their ink). An attack whose
-class-1 reconstructions are nearly black scores class 1 for free, so the suite's floor is
-1 / 5 = 0.20 top-1, not the 0.003 of GMI's prior-only control. Read every top-1 against it.
+Why it exists: a judge may credit an empty image to a private class. On ``mnist`` protocol v2 the
+judge read a blank 32 x 32 image as the digit 1 (p = 0.99), and so dim images of every digit: an
+attack whose class-1 reconstructions were nearly black scored class 1 for free, and the suite's
+floor was 1 / 5 = 0.20 top-1. The v3 judge has a "no digit" class and reads a blank image as it,
+so the floor is 0 (docs/protocol-card.md, judge). Read every top-1 against the control.
 """
 
 from __future__ import annotations

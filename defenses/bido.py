@@ -9,8 +9,8 @@ The target is trained with (docs/protocol-card.md, ``defenses.bido``)
 minimising the dependence of each hidden representation Z_j on the input X (what an inversion
 exploits) while keeping it dependent on the label Y (utility). Z_j are the backbone's stage outputs
 (``forward_intermediates``), each flattened per sample: for MCNN its three conv blocks, as in the
-official MCNN (its third block is 1 x 1, i.e. its feature; mibench's third stage is the block's map
-before global pooling). The official VGG16 also adds the penultimate feature; mibench does not.
+official MCNN (its third block is 1 x 1, i.e. its feature, as in mibench's MCNN since its version 2).
+The official VGG16 also adds the penultimate feature; mibench does not.
 
 D is computed per batch of m samples from kernel matrices (official ``hsic.py``):
 

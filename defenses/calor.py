@@ -36,9 +36,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mibench.components import param
+from mibench.data import ImageSet
 from mibench.defense import Defense, DefenseContext, Ladder
 from mibench.hotloops import HotLoop
 from mibench.models import Classifier
+from mibench.tensors import batched
 from mibench.training import TrainRecipe
 
 
@@ -59,6 +61,13 @@ def confidence_adaptation_loss(logits: torch.Tensor, y: torch.Tensor, a: float =
     """Mean over the batch of ``a * p_y**b * log(p_y)``, computed from log-probabilities."""
     log_py = F.log_softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1)
     return (a * torch.exp(b * log_py) * log_py).mean()
+
+
+def mean_true_class_probability(model: nn.Module, data: ImageSet, device: torch.device) -> float:
+    """Mean over ``data`` of p_y, the softmax probability ``model`` (in eval mode) gives the true class."""
+    model.eval()
+    log_p = F.log_softmax(batched(model, data.images, device), dim=1)  # on the CPU
+    return log_p.gather(1, data.labels[:, None]).exp().mean().item()
 
 
 class CALoR(Defense):
@@ -105,8 +114,10 @@ class CALoR(Defense):
         lor_config = {"lor": p.lor, "rank": p.rank if p.lor else None}
         model = ctx.stage(self.build(ctx), "calor-lor", lor_config,
                           lambda m: ctx.fit(m, loss_fn=self.loss, description=f"target [calor: LoR r={p.rank}]"))
-        if p.ca:
+        if p.ca:  # what CA is for: mean p_y on private_train, before and after (stored in the record)
+            ctx.notes["ca_mean_py_before"] = mean_true_class_probability(model, ctx.data.private_train, ctx.device)
             ctx.fit(model, self.ca_recipe(ctx), loss_fn=self.ca_loss, description="target [calor: CA fine-tune]")
+            ctx.notes["ca_mean_py_after"] = mean_true_class_probability(model, ctx.data.private_train, ctx.device)
         return model
 
     def hot_loops(self, ctx: DefenseContext) -> dict[str, HotLoop]:

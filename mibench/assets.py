@@ -48,6 +48,9 @@ class Asset:
     description: str
     obtain: str
     """The sentence printed when the file is missing: how to get or rebuild it."""
+    superseded: tuple[tuple[str, str], ...] = ()
+    """Earlier files of this asset, as (full SHA-256, what it is): one found where this asset is expected is
+    named in the error (a judge of the wrong version), never used."""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256):
@@ -68,6 +71,10 @@ class Asset:
     def matches(self, digest: str) -> bool:
         """Whether a file with SHA-256 ``digest`` is this asset."""
         return digest.startswith(self.sha256) if self.is_prefix_pin else digest == self.sha256
+
+    def identify(self, digest: str) -> str:
+        """``", <what it is>"`` when ``digest`` is one of the :attr:`superseded` files, else empty."""
+        return "".join(f", {what}" for sha, what in self.superseded if sha == digest)
 
     @property
     def expected(self) -> str:
@@ -104,7 +111,7 @@ def verify(asset: Asset, path: Path | str) -> str:
     path = Path(path).expanduser()
     found = sha256_file(path)
     if not asset.matches(found):
-        raise _wrong(asset, [f"{path} (SHA-256 {found})"])
+        raise _wrong(asset, [f"{path} (SHA-256 {found}{asset.identify(found)})"])
     return found
 
 
@@ -118,7 +125,7 @@ def find(asset: Asset, folders: Iterable[Path | str] = ()) -> tuple[Path, str]:
             found = sha256_file(path)
             if asset.matches(found):
                 return path, found
-            mismatched.append(f"{path} (SHA-256 {found})")
+            mismatched.append(f"{path} (SHA-256 {found}{asset.identify(found)})")
     if mismatched:
         raise _wrong(asset, mismatched)
     raise MissingAssetError(f"{asset.description} ({asset.name}) not found: put {asset.filename} in one of "

@@ -178,7 +178,8 @@ class Setting:
         if prior.scope == "target" and view is None:
             view = self.view(requester_access(prior.name))
         return PriorContext(public=self.public, image_shape=self.shape, num_classes=self.classes, device=self.device,
-                            seed=self.suite.train_seed, target=view if prior.scope == "target" else None)
+                            seed=self.suite.train_seed, target=view if prior.scope == "target" else None,
+                            target_arch=self.suite.target_arch if prior.scope == "target" else None)
 
     def trained_prior(self, name: str, view: Any) -> Any:
         """Prior ``name`` after one step of each budget (its real ``train``), loaded; once per bench."""

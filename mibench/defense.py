@@ -40,6 +40,9 @@ class DefenseContext:
     seed: int
     cache: StageCache = field(default=lambda name, config, build: build(), repr=False)
     """``cache(name, config, build)``: the stage cache the runner provides (scoped as described above)."""
+    notes: dict[str, float] = field(default_factory=dict)
+    """What the defense measured while training (CALoR's mean p_y before and after CA): cached with
+    the target and stored in every record under ``components.defense``."""
 
     def fit(self, model: nn.Module, recipe: TrainRecipe | None = None, description: str = "target",
             data: ImageSet | None = None, **kwargs) -> list[float]:

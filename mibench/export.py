@@ -3,9 +3,11 @@
 The file is what a suite ships as its ``evaluator_asset`` (see :mod:`mibench.assets`): the judge is
 trained once, by this code, and every machine and profile then judges with the same network. Beside
 the weights, ``<stem>.json`` records what produced them: the training config (suite, data
-fingerprint, architecture, recipe, trainer version), the accuracies, the SHA-256, the versions and
-the float environment. ``tests/test_assets.py`` checks that the shipped description still matches
-the suite's code, so changing the judge's recipe without re-exporting fails the tests.
+fingerprint, architecture, recipe, trainer version), the accuracies, the SHA-256, the versions,
+the float environment and, for a suite that defines ``judge_checks(model, data, device)``, what
+those checks measured (the mnist suite: what the judge answers to images that show no digit).
+``tests/test_assets.py`` checks that the shipped description still matches the suite's code, so
+changing the judge's recipe without re-exporting fails the tests.
 """
 
 from __future__ import annotations
@@ -45,5 +47,8 @@ def export_judge(suite_name: str, out: Path, *, device: str = "auto", cache_root
     description = {"file": path.name, "sha256": sha256_file(path), "config": evaluator_config(suite, data),
                    "accuracy": judge.accuracy, "accuracy_private": judge.extra["accuracy_private"],
                    "versions": versions(), "float_env": determinism.describe()}
+    checks = getattr(suite, "judge_checks", None)  # a suite's own checks of its judge (mnist: images with no digit)
+    if checks is not None:
+        description["checks"] = checks(judge.model, data, resolve_device(device))
     atomic_write_text(path.with_suffix(".json"), json.dumps(description, indent=2, default=str) + "\n")
     return path, description

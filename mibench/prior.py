@@ -39,6 +39,8 @@ class PriorContext:
     """The suite's train seed: a prior does not change with the run's attack seed."""
     target: Any = None
     """The requesting attack's access view for ``scope = "target"`` priors, else None."""
+    target_arch: str | None = None
+    """The suite's target architecture (``MODELS`` name) for ``scope = "target"`` priors, else None."""
 
 
 class Prior(Component):

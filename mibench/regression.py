@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
+from .board.provenance import check_recomputable
 from .board.schema import SD, UTILITY, BoardSchema
 from .cache import atomic_write_text
 from .errors import LeaderboardError
@@ -321,6 +322,8 @@ def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunReco
     bad = [r for r in picked if not 0 <= r < len(committed)]
     if bad:
         raise LeaderboardError(f"board {board!r} has rows 0-{len(committed) - 1}; no row {bad[0]}")
+    check_recomputable(board, [(rel, RunRecord.read(folder / rel))
+                               for i in picked for rel in str(committed.iloc[i]["records"]).split()])
     results = []
     with tempfile.TemporaryDirectory(prefix="mibench-check-") as tmp:
         out = Path(keep) if keep else Path(tmp)

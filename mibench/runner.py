@@ -23,6 +23,7 @@ from . import determinism, reconstructions, stages
 from .access import view_for
 from .assets import locate, sha256_file
 from .attack import AttackContext, Reconstructions
+from .board.provenance import check_writable_protocol
 from .cache import Cache, ensure_writable
 from .data import DataRoles, attack_stage
 from .errors import CheckpointError, ConfigError
@@ -146,7 +147,8 @@ class Pipeline:
 
     def _view(self, prep: "Prepared"):
         return view_for(self.attack.access, prep.target.model, self.suite.num_classes, self.suite.image_shape,
-                        query_budget=self.attack.query_budget(), owner=f"attack {self.attack.name!r}")
+                        query_budget=self.attack.query_budget(), owner=f"attack {self.attack.name!r}",
+                        seed=self.spec.seed)  # a stochastic target's noise follows the run seed
 
     def _prior_loader(self, prep: "Prepared", public, view):
         return stages.prior_loader(self.cache, self.suite, public, self.spec.prior_params, self.attack.name,
@@ -215,7 +217,9 @@ class Pipeline:
             evaluator_acc_private=prep.judge.extra["accuracy_private"],
             metric_specs={m.name: dataclasses.asdict(m) for ev in self.evaluators for m in ev.metrics},
             primary_metric=self.suite.primary_metric, strength=self._strength(),
-            components={"suite": described(SUITES, self.suite), "defense": described(DEFENSES, self.defense),
+            components={"suite": described(SUITES, self.suite),
+                        # a stochastic target's other accuracies (MID's natural_acc_mean), beside natural_acc
+                        "defense": {**described(DEFENSES, self.defense), **prep.target.extra},
                         "attack": {**described(ATTACKS, self.attack), "access": self.attack.access.value},
                         "evaluators": [described(EVALUATORS, e) for e in self.evaluators],
                         **({"priors": [{**described(PRIORS, PRIORS.get(p)), "scope": PRIORS.get(p).scope}
@@ -259,8 +263,9 @@ class Pipeline:
         ensure_writable(self.cache.root, "cache folder ($MIBENCH_CACHE)")
         if self.options.write_leaderboard:
             ensure_writable(self.leaderboard_dir(), "leaderboard folder (--leaderboard-dir)")
-            check_board_file(self.leaderboard_dir(), board_name(self.spec.suite, self.spec.profile),
-                             overwrite_edited=self.options.overwrite_edited_board)
+            board = board_name(self.spec.suite, self.spec.profile)
+            check_writable_protocol(self.leaderboard_dir(), board, self.suite.name, self.suite.version)
+            check_board_file(self.leaderboard_dir(), board, overwrite_edited=self.options.overwrite_edited_board)
 
 
 @dataclass

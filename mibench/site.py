@@ -30,6 +30,7 @@ import pandas as pd
 
 from .board import cell, per_class, pivot, visible, worst_case
 from .board.intervals import METHOD
+from .board.provenance import protocol
 from .board.schema import PROVENANCE, UTILITY, BoardSchema
 from .board.views import AT_FLOOR, CONTROL, NEAR_FLOOR, TIE_NOTE, WORST_CASE_NOTE, default_rows, floor, floor_note
 from .cache import atomic_write_text
@@ -126,7 +127,7 @@ def board_page(board: str, frame: pd.DataFrame, schema: BoardSchema, records: di
     def attrs(r: pd.Series) -> str:  # what the filter reads
         return f' class="row" data-defense="{esc(r["defense"])}" data-attack="{esc(r["attack"])}"'
 
-    parts = [f"<h1>{esc(board)}</h1>",
+    parts = [f"<h1>{esc(board)} <small>({esc(protocol(r for rs in records.values() for r in rs))})</small></h1>",
              f'<p class="note">{len(frame)} rows, each the mean ± sd over its seeds [95 % interval]; generated from '
              f"the records in records/{esc(board)}/. Click a column to sort; open a row for its page (every seed's grid, "
              f"its configuration and provenance).</p>",

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from . import determinism
+from .access import derive_seed, fixed_noise, mean_path, reseed, samples
 from .assets import load_state_dict
 from .attack import Reconstructions
 from .cache import Cache, content_key
@@ -95,13 +96,28 @@ def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[
         else:
             model = defense.build(ctx).to(device)
             import_classifier(model, imported[0])
-        return {"state_dict": cpu_state(model), "natural_acc": accuracy(model, data.private_test, device)}
+        return {"state_dict": cpu_state(model), **natural_accuracies(model, data, device, suite.train_seed),
+                "defense_notes": dict(ctx.notes)}
 
     payload = cache.get_or_build("targets", config, build)
     torch.manual_seed(suite.train_seed)  # the rebuilt module matches the cached weights' structure
     model = defense.build(ctx).to(device)
     model.load_state_dict(payload["state_dict"])
-    return Trained(model.eval(), float(payload["natural_acc"]), content_key(config))
+    extra = {k: float(v) for k, v in payload.items() if k.startswith("natural_acc_")}  # natural_accuracies
+    extra.update({k: float(v) for k, v in payload.get("defense_notes", {}).items()})  # DefenseContext.notes
+    return Trained(model.eval(), float(payload["natural_acc"]), content_key(config), extra)
+
+
+def natural_accuracies(model: nn.Module, data: DataRoles, device: torch.device, seed: int) -> dict[str, float]:
+    """``natural_acc``: ``model``'s accuracy on private_test as deployed. For a stochastic target
+    (:func:`mibench.access.samples`) its noise is seeded from ``seed`` (the suite's train seed: the
+    target's numbers do not depend on the run seed), and ``natural_acc_mean`` is its mean path's."""
+    reseed(model, derive_seed("natural_acc", seed))
+    out = {"natural_acc": accuracy(model, data.private_test, device)}
+    if samples(model):
+        with mean_path(model):
+            out["natural_acc_mean"] = accuracy(model, data.private_test, device)
+    return out
 
 
 def evaluator_config(suite: Suite, data: DataRoles) -> dict[str, Any]:
@@ -192,7 +208,8 @@ def prior_key(suite: Suite, public: PublicImages, prior: Prior, params: dict[str
 def prior_context(suite: Suite, public: PublicImages, prior: Prior, device: torch.device,
                   view: Any = None) -> PriorContext:
     return PriorContext(public=public, image_shape=suite.image_shape, num_classes=suite.num_classes, device=device,
-                        seed=suite.train_seed, target=view if prior.scope == "target" else None)
+                        seed=suite.train_seed, target=view if prior.scope == "target" else None,
+                        target_arch=suite.target_arch if prior.scope == "target" else None)
 
 
 def prior_state(cache: Cache, suite: Suite, public: PublicImages, prior: Prior, params: dict[str, Any],
@@ -255,7 +272,8 @@ def counted_build(cache: Cache, kind: str, key: dict, build: Callable[[], dict],
         payload = build()
         return {**payload, QUERIES: view.queries - before}
 
-    payload = cache.get_or_build(kind, key, build_counted)
+    with fixed_noise(view, content_key(key)):  # a stochastic target's noise: a function of the key
+        payload = cache.get_or_build(kind, key, build_counted)
     if view.queries == before:
         view.queries += int(payload.get(QUERIES, 0))
     return payload

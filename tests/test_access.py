@@ -92,7 +92,7 @@ def test_through_the_pipeline_a_label_only_attack_reads_no_logits_or_probabiliti
     assert type(view) is LabelOnly
     assert not any(hasattr(view, a) for a in ("logits", "probs", "model"))
     assert not any(isinstance(v, nn.Module) for v in vars(view).values())
-    x = torch.rand(3, 1, 16, 16, requires_grad=True)
+    x = torch.rand(3, 1, 32, 32, requires_grad=True)
     for ask in (view, view._ask, view._query):
         out = ask(x)
         assert out.dtype == torch.long and out.shape == (3,) and not out.requires_grad
@@ -103,7 +103,7 @@ def test_through_the_pipeline_a_black_box_attack_cannot_take_gradients_of_the_ta
 
     view = _pipeline_view(tmp_path, "gmi", Access.BLACK_BOX, monkeypatch)
     assert type(view) is BlackBox and not hasattr(view, "logits")
-    x = torch.rand(3, 1, 16, 16, requires_grad=True)
+    x = torch.rand(3, 1, 32, 32, requires_grad=True)
     p = view(x)
     assert torch.allclose(p.sum(1), torch.ones(3)) and not p.requires_grad
     with pytest.raises(RuntimeError, match="does not require grad"):

@@ -124,4 +124,8 @@ def test_the_shipped_mnist_judge_matches_its_pin_and_the_suite_code():
     assert description["sha256"] == MnistSuite.evaluator_asset.sha256
     # re-export when the judge's recipe, architecture, data or trainer changes:
     assert description["config"] == json.loads(json.dumps(evaluator_config(MnistSuite(), MnistSuite().load())))
-    assert description["accuracy"] >= 0.995
+    assert description["accuracy"] >= 0.993  # judge v3, on the ten test digits (11-way: "no digit" counts wrong)
+    checks = description["checks"]  # MnistSuite.judge_checks at export: what it credits for drawing nothing
+    kinds = ("blank", "uniform", "uniform_0.1", "gaussian", "blobs")
+    assert max(checks[f"private_rate_{kind}"] for kind in kinds) <= 0.05
+    assert checks["other_private_rate_dimmed_0.1"] <= 0.10

@@ -10,13 +10,16 @@ import torch
 from torch import nn
 
 from mibench.access import Access, view_for
+from mibench.attack import AttackBudget, AttackContext
+from mibench.attacks.gmi import Inversion
 from mibench.attacks.lomma import (LOMMAGMI, LOMMAKEDMI, ensemble_identity, feature_regularizer, logit_loss,
                                    lomma_identity)
-from mibench.attacks.lomma.prior import LOMMASurrogates, distillation_loss, tempered
+from mibench.attacks.lomma.prior import LOMMASurrogates, check_surrogates, distillation_loss, family, tempered
 from mibench.data import PublicImages
+from mibench.errors import ConfigError
 from mibench.models import Classifier
 from mibench.prior import PriorContext
-from mibench.registries import ATTACKS, PRIORS
+from mibench.registries import ATTACKS, PRIORS, SUITES
 from mibench.runner import Pipeline, RunOptions
 from mibench.spec import resolve
 
@@ -94,10 +97,41 @@ def test_without_augmentation_the_surrogates_are_never_built():
 
 def test_the_surrogates_are_the_declared_backbones_with_a_head_per_class():
     prior = LOMMASurrogates({"surrogates": [["mcnn", {"width": 0.125, "in_channels": 3}], ["resnet_small", {}]]})
-    ctx = PriorContext(public=None, image_shape=(1, 16, 16), num_classes=4, device=torch.device("cpu"), seed=0)
+    ctx = PriorContext(public=None, image_shape=(1, 32, 32), num_classes=4, device=torch.device("cpu"), seed=0)
     nets = prior.networks(ctx)
     assert [type(n.backbone).__name__ for n in nets] == ["MCNN", "ResNetSmall"]
-    assert all(n(torch.rand(2, 1, 16, 16)).shape == (2, 4) for n in nets)  # in_channels: the suite's
+    assert all(n(torch.rand(2, 1, 32, 32)).shape == (2, 4) for n in nets)  # in_channels: the suite's
+
+
+def _suites():
+    """(suite, profile) for mnist's profiles and every celeba64 target (``--set suite.target=``)."""
+    mnist = SUITES.get("mnist")()
+    celeba = [SUITES.get("celeba64")(params={"target": t}) for t in ("ir152", "vgg16", "facenet64")]
+    return [(s, p) for s in (mnist, *celeba) for p in s.profiles]
+
+
+@pytest.mark.parametrize("suite, profile", _suites(), ids=lambda v: v if isinstance(v, str) else v.name)
+def test_no_surrogate_is_of_the_suites_target_family(suite, profile):
+    """LOMMA augments the target with other families (EfficientNet-B0/B1/B2 against VGG16, IR152, FaceNet64);
+    the mnist profiles' surrogates were MCNNs, the target's own architecture (protocol v2)."""
+    params = LOMMASurrogates.Params(**suite.component_params("priors", LOMMASurrogates, profile))
+    archs = [arch for arch, _ in params.surrogates]
+    assert archs and suite.target_arch not in archs
+    assert all(family(arch) != family(suite.target_arch) for arch in archs), (suite.target_arch, archs)
+    check_surrogates(params.surrogates, suite.target_arch)
+
+
+def test_a_surrogate_of_the_targets_family_is_refused_by_name():
+    with pytest.raises(ConfigError, match="surrogate 'mcnn' is of the target's own family \\('mcnn'"):
+        check_surrogates((("resnet_small", {}), ("mcnn", {"width": 0.25})), "mcnn")
+    with pytest.raises(ConfigError, match="surrogate 'facenet64' is of the target's own family \\('ir152_64'"):
+        check_surrogates((("facenet64", {}),), "ir152_64")  # IR-50 and IR-152: one family
+    check_surrogates((("resnet_small", {}),), "mcnn")
+    check_surrogates((("mcnn", {}),), None)  # no target named: nothing to compare
+    ctx = SimpleNamespace(image_shape=(1, 32, 32), num_classes=4, device=torch.device("cpu"), target_arch="mcnn")
+    with pytest.raises(ConfigError, match="'mcnn'"):
+        LOMMASurrogates({"surrogates": [["mcnn", {"width": 0.25}]]}).networks(ctx)
+    assert len(LOMMASurrogates({"surrogates": [["resnet_small", {"widths": [4, 8], "blocks": 1}]]}).networks(ctx)) == 1
 
 
 def test_lomma_declares_its_priors_and_the_paper_defaults():
@@ -108,6 +142,27 @@ def test_lomma_declares_its_priors_and_the_paper_defaults():
     assert (p.logit_loss, p.augment, p.reg_coef, p.reg_samples, p.lam, p.steps) == (True, True, 1.0, 5000, 100.0, 2400)
     s = LOMMASurrogates.Params()
     assert (len(s.surrogates), s.epochs, s.lr, s.batch_size, s.temperature) == (3, 20.0, 0.01, 64, 1.0)
+
+
+def test_lomma_gmi_divides_its_loss_by_lommas_60_identities_per_batch():
+    # 120 identities of one seed: two batches of LOMMA's 60 (version 1 divided by all 120). With a
+    # linear G(z) = z A, critic <w, x> and target logits x B, the loss lam (-l_y) - D has the constant
+    # gradient g_i = -lam (A B)[:, y_i] - A w, and GMI's Nesterov step from v = 0 is -(1 + m) lr g_i / 60.
+    assert LOMMAGMI.Params().batch_identities == 60
+    gen = torch.Generator().manual_seed(0)
+    A, w, B = torch.randn(3, 2, generator=gen), torch.randn(2, generator=gen), torch.randn(2, 120, generator=gen)
+    prior = SimpleNamespace(dim_z=3, generator=lambda z: (z @ A).reshape(-1, 1, 1, 2),
+                            critic=lambda x: x.flatten(1) @ w)
+    ctx = AttackContext(target=SimpleNamespace(logits=lambda x: x.flatten(1) @ B), public=None,
+                        budget=AttackBudget(classes=tuple(range(120)), per_class=1, seeds=1), image_shape=(1, 1, 2),
+                        num_classes=120, device=torch.device("cpu"), seed=0, artifact=None,
+                        prior=lambda name: prior)
+    attack = LOMMAGMI({"augment": False, "reg_coef": 0.0, "lr": 0.01, "clip": 100.0})
+    inversion = Inversion(attack, ctx)
+    z0 = inversion.z.clone()
+    inversion.step()
+    grad = -100.0 * (A @ B).T - A @ w  # row y: the gradient of a latent attacking class y
+    assert torch.allclose(inversion.z, z0 - 1.9 * 0.01 * grad / 60, rtol=1e-5, atol=1e-6)
 
 
 def options(tmp_path):
@@ -139,6 +194,8 @@ def test_each_lomma_attack_runs_end_to_end(attack, tmp_path):
 @pytest.mark.parametrize("lomma,base", [("lomma-gmi", "gmi"), ("lomma-kedmi", "kedmi")])
 def test_with_its_changes_off_lomma_is_its_base_attack_to_the_bit(lomma, base, tmp_path):
     off = {"logit_loss": "false", "augment": "false", "reg_coef": "0"}
+    if lomma == "lomma-gmi":
+        off["batch_identities"] = "100"  # GMI's default divisor (LOMMA's GMI divides by 60)
     images = {}
     for name, overrides in ((lomma, {"attack": off}), (base, {})):
         pipe = Pipeline(resolve("tiny", "none", name, "quick", overrides=overrides), options(tmp_path))

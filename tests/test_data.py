@@ -72,9 +72,10 @@ def test_mnist_from_a_torchvision_layout_data_root_splits_roles(tmp_path):
     assert data.private_test.classes == [0, 1, 2, 3, 4]
     assert data.private_train.images.shape[1:] == (1, 32, 32)
     assert 0.0 <= data.public.images.min() and data.public.images.max() <= 1.0
-    # protocol v2: public = digits 5-9 of the training *and* test sets; the judge sees all ten digits
+    # public = digits 5-9 of the training *and* test sets; the judge sees all ten digits and (protocol
+    # v3) content-free images as an eleventh class, "no digit" (a tenth as many as the digits)
     assert len(data.private_train) == 20 and len(data.public) == 30 and len(data.private_test) == 10
-    assert data.evaluator_train.classes == list(range(10)) and len(data.evaluator_train) == 40
+    assert data.evaluator_train.classes == list(range(11)) and len(data.evaluator_train) == 44
     assert data.evaluator_test.classes == list(range(10)) and len(data.evaluator_test) == 20
 
 

@@ -115,7 +115,7 @@ def tiny_model() -> Classifier:
 
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
-    return torch.rand(8, 1, 16, 16, generator=g), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    return torch.rand(8, 1, 32, 32, generator=g), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
 
 
 @pytest.mark.parametrize("measure", ["hsic", "coco"])
@@ -124,7 +124,7 @@ def test_the_loss_is_cross_entropy_plus_the_dependence_terms_over_the_three_conv
     defense = BiDO({"measure": measure, "lambda_x": 0.3, "lambda_y": 0.7})
     d = {"hsic": hsic, "coco": coco}[measure]
     logits, hidden = model.forward_intermediates(x)
-    blocks = hidden[:3]  # MCNN's three conv blocks; hidden[3] is the pooled feature
+    blocks = hidden[:3]  # MCNN's three conv blocks; hidden[3] is the feature, the third flattened
     assert [z.shape[1] for z in blocks] == [8, 16, 32] and len(hidden) == 4
     kx, ky = gaussian_kernel(x, 5.0), label_kernel(y)
     dxz = sum(d(kx, gaussian_kernel(z, 5.0)) for z in blocks)

@@ -30,11 +30,11 @@ def test_state_dict_keys_unchanged():
     assert list(m["resnet"].state_dict()) == RESNET_KEYS
 
 
-@pytest.mark.parametrize("name, shapes, names", [
-    ("mcnn", [(2, 32, 16, 16), (2, 64, 8, 8), (2, 128, 8, 8)], ["net.3", "net.7", "net.10"]),
-    ("resnet", [(2, 16, 32, 32), (2, 32, 16, 16), (2, 64, 8, 8)], ["net.1", "net.2", "net.3"]),
+@pytest.mark.parametrize("name, shapes, names, strides", [
+    ("mcnn", [(2, 32, 14, 14), (2, 64, 5, 5), (2, 128, 1, 1)], ["net.3", "net.7", "net.10"], [2, 4, 4]),
+    ("resnet", [(2, 16, 32, 32), (2, 32, 16, 16), (2, 64, 8, 8)], ["net.1", "net.2", "net.3"], [1, 2, 4]),
 ])
-def test_forward_intermediates(name, shapes, names):
+def test_forward_intermediates(name, shapes, names, strides):
     model = _models()[name]
     x = torch.randn(2, 1, 32, 32)
     for train in (True, False):
@@ -45,9 +45,35 @@ def test_forward_intermediates(name, shapes, names):
         assert [tuple(h.shape) for h in hidden] == shapes
     assert model.stage_names == names
     assert [f["num_chs"] for f in model.feature_info] == [s[1] for s in shapes]
-    assert [f["reduction"] for f in model.feature_info] == [32 // s[2] for s in shapes]
+    assert [f["reduction"] for f in model.feature_info] == strides  # the stride (MCNN's convs are unpadded)
     modules = dict(model.named_modules())
     assert all(n in modules for n in names)
+
+
+def test_mcnn_is_the_official_gmi_bido_network():
+    """GMI's MNIST/classify.py (BiDO's model.py): conv7 padding 1, conv5 and conv5 unpadded, max-pools after the
+    first two; at 32 px 32 -> 28 -> 14 -> 10 -> 5 -> 1 x 1, and the feature is that map flattened, no pooling."""
+    model = MCNN(width=1.0).eval()
+    convs = [m for m in model.net if isinstance(m, nn.Conv2d)]
+    assert [(c.kernel_size, c.padding) for c in convs] == [((7, 7), (1, 1)), ((5, 5), (0, 0)), ((5, 5), (0, 0))]
+    assert not any(isinstance(m, (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d)) for m in model.modules())
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 2
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        assert [tuple(model.net[:i + 1](x).shape[-2:]) for i in (0, 3, 4, 7, 8)] == [(28, 28), (14, 14), (10, 10),
+                                                                                    (5, 5), (1, 1)]
+        feature, hidden = model.forward_intermediates(x)
+        assert [tuple(h.shape) for h in hidden] == [(3, 64, 14, 14), (3, 128, 5, 5), (3, 256, 1, 1)]
+        assert feature.shape == (3, 256) == (3, model.feature_dim) and torch.equal(feature, hidden[2].flatten(1))
+    # parameters by hand: conv weights + biases, BatchNorm weights + biases
+    by_layer = [1 * 64 * 49 + 64, 2 * 64, 64 * 128 * 25 + 128, 2 * 128, 128 * 256 * 25 + 256, 2 * 256]
+    assert [sum(p.numel() for p in m.parameters()) for m in model.layers()] == by_layer
+    assert sum(p.numel() for p in model.parameters()) == sum(by_layer) == 1_028_480
+    half = MCNN(3, 0.5)
+    assert [m.out_channels for m in half.net if isinstance(m, nn.Conv2d)] == [32, 64, 128] and half.feature_dim == 128
+    assert half(torch.randn(2, 3, 32, 32)).shape == (2, 128)
+    with pytest.raises(ValueError, match="MCNN takes 32 x 32 images.*got 16 x 16"):
+        model(torch.randn(1, 1, 16, 16))
 
 
 def test_classifier_forward_intermediates():

@@ -123,7 +123,7 @@ def test_a_name_two_distributions_register_is_listed_twice_and_fails_only_when_s
 
     # everything else keeps working: the profile's "defenses.calor" key is not checked against either class
     spec = resolve("mnist", "none", "plg", "full")
-    assert spec.defense == "none" and resolve("mnist", "mid", "plg", "full").defense_params == {"beta": 0.2}
+    assert spec.defense == "none" and resolve("mnist", "mid", "plg", "full").defense_params["beta"] == 0.2
     assert resolve("mnist", "none", "blank", "full", control=True).attack == "blank"
     assert "calor" not in DEFENSES.usable_names() and "none" in DEFENSES.usable_names()
 

@@ -229,7 +229,7 @@ def test_a_new_judge_rescores_every_row(boards, monkeypatch, tiny_suite):
     results = rejudge.rejudge_board(folder, BOARD, opts, dry_run=True)
     for result in results:
         changed = {m for m, _, _ in result.changes()}
-        assert {"evaluator_acc", "knn_dist"} <= changed
+        assert "knn_dist" in changed  # measured in the new judge's features (its accuracy may saturate)
 
 
 def test_rejudge_refuses_to_rebuild_a_hand_edited_csv_unless_told(boards):

@@ -10,13 +10,16 @@ Code: github.com/AI-secure/GMI-Attack. Two stages (docs/protocol-card.md, ``atta
 
    with GMI's Nesterov momentum update ``v <- m v - lr grad``, ``z <- z - m v_prev + (1 + m) v``
    (m = 0.9; lr 2e-2 on CelebA, 1e-2 on MNIST), then z is clipped to [-1, 1]; 1,500 steps. GMI
-   averages L over its batch (the attacked identities of one random seed), so each latent's step
-   is divided by the number of latents per seed; mibench does the same per budget seed and
-   optimises every class and seed in one batch (in chunks only where the device's memory needs
-   them: :class:`mibench.chunks.ChunkedGradient`). The generator and the critic are in eval mode,
-   so no latent's step depends on the others'. The divisor here is classes x images per class, where
-   GMI's MNIST code divides by the identities of one batch (5): docs/protocol-card.md, known
-   deviation 1, to be fixed in protocol v3.
+   averages L over its batch, the identities attacked together, so each latent steps by
+   ``lr * grad_i / batch``: ``batch_identities`` = 100 in GMI's CelebA code, 5 in its MNIST code
+   (BiDO's copy too), 60 in LOMMA's GMI (docs/protocol-card.md, ``attacks.gmi`` and
+   ``attacks.lomma-gmi``). mibench splits each seed's classes into batches of at most
+   ``batch_identities`` identities and divides each latent's loss by the identities of its batch
+   (``batch_identities`` itself when it divides the classes, as on ``mnist`` and ``celeba64``
+   ``full``), whatever the images per class: the divisor is not the budget (version 1 divided by
+   classes x images per class). Every class and seed is optimised in one batch (in chunks only
+   where the device's memory needs them: :class:`mibench.chunks.ChunkedGradient`); the generator
+   and the critic are in eval mode, so no latent's step depends on the others'.
 """
 
 from __future__ import annotations
@@ -50,9 +53,17 @@ def nesterov_step(z: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, lr: floa
     return (z - momentum * v + (1 + momentum) * v_new).clamp(-clip, clip), v_new
 
 
+def loss_divisors(classes: int, per_class: int, seeds: int, batch_identities: int) -> torch.Tensor:
+    """Per latent (seed-major, then class-major, as ``AttackBudget.labels_and_seeds``), the identities
+    of its batch: each seed's classes in batches of at most ``batch_identities``, GMI's batch mean."""
+    sizes = [min(batch_identities, classes - start) for start in range(0, classes, batch_identities)]
+    per_identity = torch.tensor([float(n) for n in sizes]).repeat_interleave(torch.tensor(sizes))
+    return per_identity.repeat_interleave(per_class).repeat(seeds)
+
+
 class GMI(Attack):
     name = "gmi"
-    version = "1"
+    version = "2"  # the loss is divided by the identities of a batch (batch_identities), not the budget
     paper = "Zhang et al., The Secret Revealer: Generative Model-Inversion Attacks Against Deep Neural Networks, CVPR 2020"
     code = "https://github.com/AI-secure/GMI-Attack"
     access = Access.WHITE_BOX
@@ -65,6 +76,8 @@ class GMI(Attack):
         momentum: float = param(0.9, min=0.0, max=1.0)
         steps: int = param(1500, budget="steps")
         clip: float = param(1.0, min=0.0, help="latents are clipped to [-clip, clip] after every step")
+        batch_identities: int = param(100, min=1, help="identities of one batch, the divisor of its loss (GMI's "
+                                                       "CelebA 100, its MNIST 5, LOMMA's 60)")
 
     def latent_loss(self, ctx: AttackContext) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
         """``(x, critic_scores, labels) -> per-latent loss``, built once per run: :func:`gmi_loss` on the
@@ -102,10 +115,12 @@ class Inversion:
         self.prior = ctx.prior(PRIOR)
         self.latent_loss = attack.latent_loss(ctx)
         self.labels, self.seeds = ctx.budget.labels_and_seeds()
-        self.per_seed = len(ctx.budget.classes) * ctx.budget.per_class
-        self.z = torch.cat([torch.randn(self.per_seed, self.prior.dim_z, generator=ctx.latent_generator(s))
+        per_seed = len(ctx.budget.classes) * ctx.budget.per_class
+        self.z = torch.cat([torch.randn(per_seed, self.prior.dim_z, generator=ctx.latent_generator(s))
                             for s in range(ctx.budget.seeds)]).to(ctx.device)
         self.v, self.y = torch.zeros_like(self.z), self.labels.to(ctx.device)
+        self.divisor = loss_divisors(len(ctx.budget.classes), ctx.budget.per_class, ctx.budget.seeds,
+                                     self.p.batch_identities).to(ctx.device)
         self.gradient = ChunkedGradient(len(self.z))
 
     def step(self) -> torch.Tensor:
@@ -116,6 +131,9 @@ class Inversion:
             x = self.prior.generator(z[rows])
             return self.latent_loss(x, self.prior.critic(x), self.y[rows])
 
-        (grad,), loss = self.gradient(loss_of, lambda chunk, rows: chunk.sum() / self.per_seed, [z])
+        def reduce(chunk: torch.Tensor, rows: slice) -> torch.Tensor:  # GMI's batch means, summed over batches
+            return (chunk / self.divisor[rows].to(chunk.dtype)).sum()
+
+        (grad,), loss = self.gradient(loss_of, reduce, [z])
         self.z, self.v = nesterov_step(z.detach(), self.v, grad, p.lr, p.momentum, p.clip)
         return loss

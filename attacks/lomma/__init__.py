@@ -27,13 +27,15 @@ official loop stops after 101 batches of 50, 5,050 images), cached per target; `
 with either identity loss (the official code applies it with the logit loss only); LOMMA's
 KED-MI code clamps z to [-1, 1] in the recovery and when sampling, which mibench's KED-MI does
 not: ``lomma-kedmi`` keeps mibench's KED-MI so that the two rows differ by LOMMA alone. GMI keeps
-its 1,500 steps (the official configs set 2,400 for KED-MI and show no GMI value).
+its 1,500 steps (the official configs set 2,400 for KED-MI and show no GMI value). LOMMA's GMI
+recovers 60 identities per batch (GMI's CelebA code 100), so ``lomma-gmi``'s loss divisor
+``batch_identities`` defaults to 60 (docs/protocol-card.md, ``attacks.lomma-gmi``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, fields
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -87,9 +89,13 @@ class LOMMAParams:
     reg_samples: int = param(5000, min=1, help="public images whose mean target feature is p_reg")
 
 
-def lomma_params(base: type) -> type:
-    """``Params`` of LOMMA on ``base``: the base attack's parameters and :class:`LOMMAParams`."""
-    cls = type("Params", (LOMMAParams, base.Params), {"__qualname__": f"LOMMA{base.__name__}.Params"})
+def lomma_params(base: type, **defaults: Any) -> type:
+    """``Params`` of LOMMA on ``base``: the base attack's parameters and :class:`LOMMAParams`;
+    ``defaults`` re-declares some of the base's fields with LOMMA's values (``param(...)``)."""
+    types = {f.name: f.type for f in fields(base.Params)}
+    namespace = {"__qualname__": f"LOMMA{base.__name__}.Params",
+                 "__annotations__": {name: types[name] for name in defaults}, **defaults}
+    cls = type("Params", (LOMMAParams, base.Params), namespace)
     return dataclass(frozen=True)(cls)
 
 
@@ -118,8 +124,10 @@ class LOMMA:
 
 class LOMMAGMI(LOMMA, GMI):
     name = "lomma-gmi"
+    version = "2"  # GMI's version 2: the loss is divided by the identities of a batch, LOMMA's 60
     priors = (GMI_PRIOR, SURROGATES)
-    Params = lomma_params(GMI)
+    Params = lomma_params(GMI, batch_identities=param(60, min=1, help="identities of one batch, the divisor of "
+                                                                        "its loss (LOMMA's recovery.py: 60)"))
 
     def latent_loss(self, ctx: AttackContext) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
         p = self.params

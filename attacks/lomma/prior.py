@@ -17,9 +17,13 @@ public images, so it depends on the target: keyed by the target and trained once
 
 Deviations: the students are mibench backbones (``mibench.models``) with a linear head, each
 declared as ``(name, keyword arguments)``; the default, three pre-activation ResNets with 1, 2 and
-3 blocks per stage, stands for EfficientNet-B0/B1/B2 (a suite whose judge is a ResNet should
-override it). The teacher's probabilities are computed once before training instead of per batch
-(the target is frozen and the official loader does not augment, so they are the same numbers).
+3 blocks per stage, stands for EfficientNet-B0/B1/B2 (a suite may override it, and its profile
+notes say why). As in the paper, no student may be of the target's family: a surrogate whose
+backbone is defined in the same module of ``mibench.models`` as the target's (``family``: MCNN,
+the pre-activation ResNet, the IR-SE nets, VGG16-BN) is refused by name (:func:`check_surrogates`)
+when the context names the target's architecture (``target_arch``). The teacher's probabilities are computed once
+before training instead of per batch (the target is frozen and the official loader does not
+augment, so they are the same numbers).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from torch import nn
 from mibench.attacks.kedmi.prior import soft_labels
 from mibench.components import param
 from mibench.data import ImageSet
+from mibench.errors import ConfigError
 from mibench.hotloops import HotLoop, fit_step
 from mibench.models import Classifier
 from mibench.prior import Prior, PriorContext
@@ -53,9 +58,27 @@ def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,
     return F.kl_div(log_student, teacher_probs, reduction="sum") / (len(student_logits) * temperature ** 2)
 
 
+def family(arch: str) -> str:
+    """A backbone's family: the module that defines its class (``ir152_64`` and ``facenet64`` are both
+    ``mibench.models.irse``)."""
+    return MODELS.get(arch).__module__
+
+
+def check_surrogates(surrogates, target_arch: str | None) -> None:
+    """Refuse a surrogate of the target's family: LOMMA augments the target with models of other
+    architectures (EfficientNet-B0/B1/B2 for VGG16, IR152 and FaceNet64 targets)."""
+    if target_arch is None:
+        return
+    same = [arch for arch, _ in surrogates if family(arch) == family(target_arch)]
+    if same:
+        raise ConfigError(f"lomma-surrogates: surrogate {same[0]!r} is of the target's own family ({target_arch!r}, "
+                          f"{family(target_arch)}); LOMMA distils the target into other architectures: set "
+                          f"priors.lomma-surrogates.surrogates to backbones of another family")
+
+
 class LOMMASurrogates(Prior):
     name = "lomma-surrogates"
-    version = "1"
+    version = "2"  # 2: a surrogate of the target's family is refused (the mnist profile's were MCNNs, its target's)
     scope = "target"
     paper = "Nguyen et al., Re-thinking Model Inversion Attacks Against Deep Neural Networks, CVPR 2023"
     code = "https://github.com/sutd-visual-computing-group/Re-thinking_MI"
@@ -64,7 +87,8 @@ class LOMMASurrogates(Prior):
     class Params:
         surrogates: tuple = param(
             (("resnet_small", {"blocks": 1}), ("resnet_small", {"blocks": 2}), ("resnet_small", {"blocks": 3})),
-            help="(backbone name, keyword arguments) per surrogate; in_channels comes from the suite")
+            help="(backbone name, keyword arguments) per surrogate, of a family other than the target's; "
+                 "in_channels comes from the suite")
         epochs: float = param(20.0, budget="epochs")
         batch_size: int = param(64, min=1)
         lr: float = param(0.01, min=0.0)
@@ -73,6 +97,7 @@ class LOMMASurrogates(Prior):
         temperature: float = param(1.0, min=1e-3)
 
     def networks(self, ctx: PriorContext) -> list[Classifier]:
+        check_surrogates(self.params.surrogates, ctx.target_arch)
         out = []
         for arch, kwargs in self.params.surrogates:
             backbone = MODELS.get(arch)(**{**kwargs, "in_channels": ctx.image_shape[0]})

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from ..errors import LeaderboardError
 from ..evaluator import Metric
 from ..records import RunRecord
+from .provenance import check_one_protocol
 
 UTILITY = "natural_acc"
 """The defended target's accuracy on private_test: the utility axis of every view, checked absolutely."""
@@ -104,6 +105,7 @@ class BoardSchema:
         the primary metric the records name most often. Records scored by different judges are an
         error (:func:`check_one_judge`)."""
         records = list(records)
+        check_one_protocol(records)
         check_one_judge(records)
         specs: dict[str, dict[str, Any]] = {}
         primaries: Counter = Counter()

@@ -38,22 +38,38 @@ AT_FLOOR, NEAR_FLOOR = "≤ floor", "≈ floor"
 
 def default_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows run with every parameter at the suite's values (no frontier point, no ``--set``):
-    those whose config hash is the one ``mibench run --defense D --attack A`` resolves today."""
+    those whose config hash is the one ``mibench run --defense D --attack A`` resolves today. Where
+    no row of a defense and attack has it (a board of an earlier protocol: other versions give
+    other hashes whatever the parameters), the rows whose defense and attack parameters equal
+    today's defaults on every parameter they had."""
     from ..errors import MibenchError
     from ..spec import resolve
 
-    hashes: dict[tuple, str | None] = {}  # one resolution per (suite, defense, attack, profile, control)
+    if not len(frame):
+        return frame
+    resolved: dict[tuple, object] = {}  # one resolution per (suite, defense, attack, profile, control)
 
-    def is_default(row: pd.Series) -> bool:
-        key = (row["suite"], row["defense"], row["attack"], row["profile"], bool(row["control"]))
-        if key not in hashes:
+    def key(row: pd.Series) -> tuple:
+        return row["suite"], row["defense"], row["attack"], row["profile"], bool(row["control"])
+
+    def spec(row: pd.Series):
+        if key(row) not in resolved:
             try:
-                hashes[key] = resolve(*key[:4], control=key[4]).config_hash
+                resolved[key(row)] = resolve(*key(row)[:4], control=key(row)[4])
             except MibenchError:  # a component no longer registered here
-                hashes[key] = None
-        return hashes[key] == row["config_hash"]
+                resolved[key(row)] = None
+        return resolved[key(row)]
 
-    return frame[frame.apply(is_default, axis=1)] if len(frame) else frame
+    def same_params(row_params: str, defaults: dict) -> bool:
+        had = dict(item.split("=", 1) for item in str(row_params).split(";") if "=" in item)
+        return all(k in defaults and str(defaults[k]) == v for k, v in had.items())
+
+    exact = frame.apply(lambda r: spec(r) is not None and spec(r).config_hash == r["config_hash"], axis=1)
+    has_exact = {key(r) for _, r in frame[exact].iterrows()}
+    like = frame.apply(lambda r: key(r) not in has_exact and spec(r) is not None
+                       and same_params(r["defense_params"], spec(r).defense_params)
+                       and same_params(r["attack_params"], spec(r).attack_params), axis=1)
+    return frame[exact | like]
 
 
 def _leak_interval(row: pd.Series, m: MetricColumn, prefix: str = "") -> tuple[float, float]:

@@ -120,6 +120,7 @@ def tolerances(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     from .. import leaderboard as lb
     from ..board.intervals import METHOD
+    from ..board.provenance import protocol
 
     folder, board = Path(args.dir), _board(args)
     frame, schema = lb.load(folder, board)
@@ -128,8 +129,8 @@ def show(args: argparse.Namespace) -> int:
         return _show_pivot(frame, schema, schema.metric(args.pivot or None).name, board, args.markdown)
     if args.per_class is not None:
         return _show_per_class(folder, board, args.per_class or schema.metric().name, args)
-    return _print_rows(frame, [c for c in schema.shown() if c in frame.columns], f"leaderboard {board}",
-                       args.markdown, caption=METHOD)
+    title = f"leaderboard {board} ({protocol(r for _, r in lb.read_records(folder, board))})"
+    return _print_rows(frame, [c for c in schema.shown() if c in frame.columns], title, args.markdown, caption=METHOD)
 
 
 def _kept(frame, args: argparse.Namespace):

@@ -1,6 +1,6 @@
 """``tiny``: a synthetic suite small enough to run every registered component end to end in seconds.
 
-Four classes of oriented gratings plus noise (:func:`synthetic_images`) at 16 x 16, a target of a
+Four classes of oriented gratings plus noise (:func:`synthetic_images`) at 32 x 32, a target of a
 few hundred weights, and a ``quick`` profile that shrinks every component's budget to a handful of
 steps. Nothing is downloaded, and the data are the same on every machine. The contract checks and
 the component snapshots (:mod:`mibench.testing.checks`) run on it. :func:`register_tiny_suite`
@@ -20,7 +20,7 @@ from ..suite import Profile, Suite
 from ..training import TrainRecipe
 
 
-def synthetic_images(n_per_class: int, classes: range, size: int = 16, seed: int = 0) -> ImageSet:
+def synthetic_images(n_per_class: int, classes: range, size: int = 32, seed: int = 0) -> ImageSet:
     """Class k is a grating at angle k x 22.5 degrees plus noise: learnable in a few steps."""
     g = torch.Generator().manual_seed(seed)
     axis = torch.arange(size, dtype=torch.float32)
@@ -43,7 +43,7 @@ class TinySuite(Suite):
     version = "1"
     paper = "synthetic test suite"
     code = "mibench/testing/suite.py"
-    image_shape = (1, 16, 16)
+    image_shape = (1, 32, 32)  # MCNN (GMI's) takes 32 x 32 images only
     num_classes = 4
     threads = 1
     target_arch = "mcnn"
@@ -62,7 +62,8 @@ class TinySuite(Suite):
                 "priors.gmi-wgan": {"width": 4, "batch_size": 8, "n_critic": 2},
                 "attacks.brep": {"points": 4, "start_batch": 16, "start_batches": 50},
                 "priors.kedmi-gan": {"width": 4, "batch_size": 8, "n_critic": 2},
-                "priors.lomma-surrogates": {"surrogates": (("mcnn", {"width": 0.125}),) * 2, "batch_size": 16},
+                "priors.lomma-surrogates": {"surrogates": (("resnet_small", {"widths": (4, 8), "blocks": 1}),) * 2,
+                                            "batch_size": 16},
                 "attacks.rlb": {"episodes": 8, "hidden": 16, "batch_size": 4},
             },
             notes={"all": "tiny synthetic budgets"},
