@@ -322,8 +322,9 @@ def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunReco
     bad = [r for r in picked if not 0 <= r < len(committed)]
     if bad:
         raise LeaderboardError(f"board {board!r} has rows 0-{len(committed) - 1}; no row {bad[0]}")
-    check_recomputable(board, [(rel, RunRecord.read(folder / rel))
-                               for i in picked for rel in str(committed.iloc[i]["records"]).split()])
+    by_path = dict(records)
+    check_recomputable(board, [(rel, by_path[rel]) for i in picked
+                               for rel in str(committed.iloc[i]["records"]).split()])
     results = []
     with tempfile.TemporaryDirectory(prefix="mibench-check-") as tmp:
         out = Path(keep) if keep else Path(tmp)
@@ -331,7 +332,7 @@ def check_board(folder: Path, board: str, run: Callable[[RunSpec, Path], RunReco
             row = committed.iloc[i].to_dict()
             pairs = []
             for rel in str(row["records"]).split():
-                old = RunRecord.read(folder / rel)
+                old = by_path[rel]
                 pairs.append((old, run(RunSpec.from_dict(old.spec), out)))
             actual = aggregate([(str(k), new) for k, (_, new) in enumerate(pairs)]).iloc[0].to_dict()
             reason = next((f"float environment differs: {d}" for d in (environment_difference(o, n) for o, n in pairs)
