@@ -106,7 +106,8 @@ class CALoR(Defense):
         """The CA fine-tune's recipe: the target recipe's batches with CA's own optimiser and schedule."""
         p = self.params
         return ctx.recipe.replace(epochs=p.ca_epochs, lr=p.ca_lr, momentum=p.ca_momentum,
-                                  weight_decay=p.ca_weight_decay, lr_milestones=p.ca_milestones, lr_gamma=0.1)
+                                  weight_decay=p.ca_weight_decay, lr_milestones=p.ca_milestones, lr_gamma=0.1,
+                                  schedule="step", nesterov=False)
 
     def train(self, ctx: DefenseContext) -> Classifier:
         """Stage 1 (the LoR model, plain CE) is cached on its own: a CA ablation reuses it."""

@@ -105,7 +105,7 @@ def test_check_explain_prints_each_rows_smallest_detectable_change_without_recom
 
 
 def test_show_pivot_ranks_by_the_worst_case_over_the_attacks_kept(capsys):
-    board = ["leaderboard", "show", "--pivot", "--markdown", "--dir", str(Path(__file__).parents[1] / "leaderboards")]
+    board = ["leaderboard", "show", "--pivot", "--markdown", "--dir", str(Path(__file__).parents[1] / "leaderboards" / "v2")]
     assert main([*board, "--attacks", "gmi,plg"]) == 0
     out = capsys.readouterr().out
     assert "| defense | gmi | plg |" in out

