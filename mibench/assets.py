@@ -25,6 +25,7 @@ prefix. This is the check ``torch.hub.load_state_dict_from_url(..., check_hash=T
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -141,3 +142,16 @@ def locate(asset: Asset, folders: Iterable[Path | str] = ()) -> Path:
 def load_state_dict(asset: Asset, folders: Iterable[Path | str] = ()) -> dict[str, torch.Tensor]:
     """The verified file's state dict, loaded with ``weights_only=True``."""
     return torch.load(locate(asset, folders), map_location="cpu", weights_only=True)
+
+
+def shipped_targets(manifest: str, obtain: str, folder: Path = PACKAGED) -> dict[str, Asset]:
+    """The targets a suite ships (``mibench target export`` writes them with ``manifest``, a JSON file
+    in ``folder``, the package's ``mibench/weights/``): the content key of the target each file holds
+    -> its :class:`Asset`. No manifest, no shipped targets: every target trains from its recipe."""
+    path = Path(folder) / manifest
+    if not path.is_file():
+        return {}
+    entries = json.loads(path.read_text())["targets"]
+    return {e["key"]: Asset(name=Path(e["file"]).stem, filename=e["file"], sha256=e["sha256"],
+                            description=f"the shipped {e['defense']} target ({e['file']}, {manifest})", obtain=obtain)
+            for e in entries}

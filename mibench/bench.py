@@ -203,38 +203,67 @@ def requester_access(prior: str) -> Access:
     return next((ATTACKS.get(a).access for a in ATTACKS.names() if prior in ATTACKS.get(a).priors), Access.WHITE_BOX)
 
 
-def loops(setting: Setting) -> dict[str, tuple[str, HotLoop]]:
+def loops(setting: Setting, wanted: list[str] | None = None) -> dict[str, tuple[str, HotLoop]]:
     """``{loop name: (component, loop)}``: the suite's loops and those every registered defense,
-    prior and attack declares, named ``"<kind> <name>: <loop>"``."""
+    prior and attack declares, named ``"<kind> <name>: <loop>"``; with ``wanted``, only the loops it
+    selects (:func:`select`). A component that no wanted name can reach is not built, and each one's
+    unselected loops are dropped before the next is built, so that a bench of one loop of a large
+    suite (celeba64) holds one component's models, not every component's."""
     suite = setting.suite
-    train = fit_step(setting.target(), setting.random_set(RANDOM_IMAGES), setting.profile.target, cross_entropy,
-                     setting.device)
-    out = {"target train step": (f"suite {suite.name}", train)}
+    out: dict[str, tuple[str, HotLoop]] = {}
+    seen: list[str] = []
+
+    def keep(found: dict[str, tuple[str, HotLoop]]) -> None:
+        seen.extend(found)
+        out.update({n: found[n] for n in (select(list(found), wanted, strict=False) if wanted else found)})
+
+    def reachable(label: str) -> bool:
+        """Whether a wanted name can select a loop of the component ``label`` (``"attack plg"``)."""
+        return wanted is None or any(w.startswith(label + ":") or w in label or not _names_component(w)
+                                     for w in wanted)
+
+    if reachable(f"suite {suite.name}"):
+        train = fit_step(setting.target(), setting.random_set(RANDOM_IMAGES), setting.profile.target, cross_entropy,
+                         setting.device)
+        keep({"target train step": (f"suite {suite.name}", train)})
     kinds = (("defenses", DEFENSES, lambda cls: setting.defense_context()), ("priors", PRIORS, setting.prior_context),
              ("attacks", ATTACKS, setting.attack_context))
     for kind, registry, context in kinds:
         for name in registry.names():
-            cls = registry.get(name)
             component = f"{kind[:-1]} {name}"
-            for loop, hot in cls(setting.params(kind, cls)).hot_loops(context(cls)).items():
-                out[f"{component}: {loop}"] = (component, hot)
-    judge = setting.classifier(suite.evaluator_arch, suite.evaluator_arch_params, suite.judge_classes).eval()
-    images = as_float(setting.random_set(JUDGE_BATCH).images.to(setting.device))
+            if not reachable(component):
+                continue
+            cls = registry.get(name)
+            keep({f"{component}: {loop}": (component, hot)
+                  for loop, hot in cls(setting.params(kind, cls)).hot_loops(context(cls)).items()})
+    if reachable(f"suite {suite.name}"):
+        judge = setting.classifier(suite.evaluator_arch, suite.evaluator_arch_params, suite.judge_classes).eval()
+        images = as_float(setting.random_set(JUDGE_BATCH).images.to(setting.device))
 
-    def judge_step() -> None:
-        with torch.no_grad():
-            judge.head(judge.features(images))
+        def judge_step() -> None:
+            with torch.no_grad():
+                judge.head(judge.features(images))
 
-    out["judge forward"] = (f"suite {suite.name}", HotLoop(judge_step, JUDGE_BATCH, precision_follows_run=False))
+        keep({"judge forward": (f"suite {suite.name}", HotLoop(judge_step, JUDGE_BATCH, precision_follows_run=False))})
+    if wanted:
+        select(seen, wanted)  # a wanted name that selected nothing is an error naming every loop
     return out
 
 
-def select(names: list[str], wanted: list[str] | None) -> list[str]:
-    """The loops ``wanted`` names (each an exact name, or else a substring of names); all if None."""
+def _names_component(wanted: str) -> bool:
+    """Whether ``wanted`` starts with a component's label (``"attack plg: ..."``, ``"prior gmi-wgan"``):
+    then only that component can hold its loops."""
+    kind = wanted.split(" ", 1)[0]
+    return kind in ("defense", "prior", "attack", "suite")
+
+
+def select(names: list[str], wanted: list[str] | None, strict: bool = True) -> list[str]:
+    """The loops ``wanted`` names (each an exact name, or else a substring of names); all if None.
+    ``strict``: a wanted name that selects nothing is an error listing ``names``."""
     if wanted is None:
         return names
     unknown = [w for w in wanted if w not in names and not any(w in n for n in names)]
-    if unknown:
+    if unknown and strict:
         raise ConfigError(f"--loops: no loop named {', '.join(map(repr, unknown))}; loops: {'; '.join(names)}")
     return [n for n in names if any(w == n or w in n for w in wanted)]
 
@@ -243,8 +272,8 @@ def run_bench(suite: str, device: torch.device, profile: str = "full", seconds: 
               inversion_batch: int | None = None, precision: str = "fp32", wanted: list[str] | None = None) -> dict:
     """Time the loops ``wanted`` selects (:func:`select`) of ``suite`` at ``profile``'s sizes."""
     determinism.configure(determinism.thread_count(SUITES.get(suite).threads), precision)
-    declared = loops(Setting(suite, profile, device, inversion_batch))
-    chosen = select(list(declared), wanted)
+    declared = loops(Setting(suite, profile, device, inversion_batch), wanted)
+    chosen = list(declared)
     peaks = {"fp32": matmul_peak(device, torch.float32)}
     if device.type == "cuda" or precision == "bf16":
         peaks["bf16"] = matmul_peak(device, torch.bfloat16)

@@ -126,16 +126,22 @@ class Cache:
         atomic_write_text(meta_path, json.dumps({"kind": kind, "key": key, "config": config,
                                                  "sha256": hashlib.sha256(data).hexdigest()}, indent=1, default=str))
 
-    def get_or_build(self, kind: str, config: dict, build: Callable[[], dict]) -> dict:
+    def get_or_build(self, kind: str, config: dict, build: Callable[[], dict],
+                     accept: Callable[[dict], bool] | None = None) -> dict:
         """Return the artifact determined by ``config``, building and storing it if needed; one
-        process builds a key at a time, the others wait for its result."""
+        process builds a key at a time, the others wait for its result. A stored payload that
+        ``accept`` refuses is built again and replaced (a shipped target where a retrain is asked)."""
         key = content_key(config)
-        payload = self.load(kind, key)
+
+        def usable(found: dict | None) -> dict | None:
+            return found if found is None or accept is None or accept(found) else None
+
+        payload = usable(self.load(kind, key))
         if payload is None:
             lock_path = self.root / "locks" / f"{kind}-{key}.lock"
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(lock_path)):
-                payload = self.load(kind, key)  # built by another process while this one waited
+                payload = usable(self.load(kind, key))  # built by another process while this one waited
                 if payload is None:
                     payload = build()
                     self.store(kind, key, config, payload)

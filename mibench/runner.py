@@ -49,6 +49,7 @@ class RunOptions:
     weights: dict[str, Path] = dataclasses.field(default_factory=dict)  # --weights ROLE=FILE
     precision: str = "fp32"  # --precision: fp32 (deterministic) or bf16 (GPU speed; determinism.py)
     overwrite_edited_board: bool = False  # --overwrite-edited-board: rebuild a board CSV edited by hand
+    retrain_targets: bool = False  # --retrain-targets: train a target the suite ships from its recipe
 
 
 def imported_files(spec: RunSpec, options: RunOptions) -> dict[str, tuple[Path, str]]:
@@ -126,7 +127,9 @@ class Pipeline:
             data = self.suite.load(cache)
         with t.stage("target"), determinism.autocast(dev):
             target = stages.train_target(self.suite, self.profile, self.defense, self.spec.defense_params, data,
-                                         cache, dev, imported=self.imported.get("target"))
+                                         cache, dev, imported=self.imported.get("target"),
+                                         shipped=not self.options.retrain_targets,
+                                         assets_dirs=self.options.assets_dirs)
         judge, feats = stages.load_judge(self.suite, data, cache, dev, t, assets_dirs=self.options.assets_dirs,
                                          imported=self.imported.get("evaluator"))
         return Prepared(data, target, judge, feats)
@@ -236,7 +239,8 @@ class Pipeline:
             device=str(self.device),
             float_env=determinism.describe(),
             versions=versions(), timings=dict(self.timings),
-            cache={"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root)},
+            cache={"built": self.cache.builds, "reused": self.cache.hits, "root": str(self.cache.root),
+                   **({"shipped": {"targets": prep.target.shipped}} if prep.target.shipped else {})},
         )
 
     def _strength(self) -> str:

@@ -29,7 +29,7 @@ from torch import nn
 
 from . import determinism
 from .access import derive_seed, fixed_noise, mean_path, reseed, samples
-from .assets import load_state_dict
+from .assets import load_state_dict, locate
 from .attack import Reconstructions
 from .cache import Cache, content_key
 from .checkpoints import import_classifier
@@ -54,6 +54,7 @@ class Trained:
     accuracy: float
     key: str
     extra: dict[str, float] = dataclasses.field(default_factory=dict)
+    shipped: str = ""  # the shipped file it was loaded from, if any
 
 
 def suite_key(suite: Suite, data: DataRoles) -> dict[str, Any]:
@@ -72,15 +73,20 @@ def target_config(suite: Suite, profile: Profile, defense: Defense, data: DataRo
 
 
 def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[str, Any], data: DataRoles,
-                 cache: Cache, device: torch.device, imported: tuple[Path, str] | None = None) -> Trained:
+                 cache: Cache, device: torch.device, imported: tuple[Path, str] | None = None, *,
+                 shipped: bool = True, assets_dirs: tuple = ()) -> Trained:
     """The defended target (cached); ``params`` are the defense's resolved parameters. ``imported``
     (a published file and its SHA-256, ``--weights target=FILE``) replaces training: the key is then
-    the suite, the architecture and the file's checksum."""
+    the suite, the architecture and the file's checksum. A target the suite ships
+    (``suite.target_assets``, by key) is loaded from its checked file when ``shipped``; with
+    ``shipped=False`` (``--retrain-targets``, ``leaderboard check``) it is trained from its recipe,
+    and a shipped copy in the cache is replaced."""
     scope = target_config(suite, profile, defense, data)
     config = {**scope, "params": params}
     if imported is not None:
         config = {**suite_key(suite, data), **arch_key(suite.target_arch, suite.target_arch_params),
                   "classes": suite.num_classes, "weights": {"target": imported[1]}}
+    asset = suite.target_assets.get(content_key(config)) if shipped and imported is None else None
 
     def stage_cache(name: str, stage_config: dict, build: Callable[[], dict]) -> dict:
         return cache.get_or_build("stages", {**scope, "stage": name, "config": stage_config}, build)
@@ -90,6 +96,8 @@ def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[
                          recipe=profile.target, device=device, seed=suite.train_seed, cache=stage_cache)
 
     def build() -> dict:
+        if asset is not None:
+            return {**load_target_file(asset, assets_dirs), SHIPPED: asset.filename}
         torch.manual_seed(suite.train_seed)
         if imported is None:
             model = defense.train(ctx)
@@ -99,13 +107,30 @@ def train_target(suite: Suite, profile: Profile, defense: Defense, params: dict[
         return {"state_dict": cpu_state(model), **natural_accuracies(model, data, device, suite.train_seed),
                 "defense_notes": dict(ctx.notes)}
 
-    payload = cache.get_or_build("targets", config, build)
+    payload = cache.get_or_build("targets", config, build, accept=None if shipped else lambda p: SHIPPED not in p)
     torch.manual_seed(suite.train_seed)  # the rebuilt module matches the cached weights' structure
     model = defense.build(ctx).to(device)
-    model.load_state_dict(payload["state_dict"])
+    load_checked(model, payload["state_dict"], payload.get(SHIPPED, "the cached target"))
     extra = {k: float(v) for k, v in payload.items() if k.startswith("natural_acc_")}  # natural_accuracies
     extra.update({k: float(v) for k, v in payload.get("defense_notes", {}).items()})  # DefenseContext.notes
-    return Trained(model.eval(), float(payload["natural_acc"]), content_key(config), extra)
+    return Trained(model.eval(), float(payload["natural_acc"]), content_key(config), extra,
+                   shipped=payload.get(SHIPPED, ""))
+
+
+SHIPPED = "shipped_file"
+"""Key of a cached target payload loaded from a shipped file (its file name): ``--retrain-targets`` replaces it."""
+TARGET_PAYLOAD = ("state_dict", "natural_acc", "defense_notes")
+"""What a target payload (cached or shipped) holds at least; ``natural_acc_*`` entries may follow."""
+
+
+def load_target_file(asset, folders: tuple = ()) -> dict:
+    """A shipped target's payload (weights, natural accuracies, the defense's notes), from its checked file."""
+    payload = torch.load(locate(asset, folders), map_location="cpu", weights_only=True)
+    missing = [k for k in TARGET_PAYLOAD if k not in payload]
+    if missing:
+        raise AssetError(f"{asset.description}: {asset.filename} lacks {', '.join(missing)}; it is not a file "
+                         f"`mibench target export` wrote. {asset.obtain}")
+    return payload
 
 
 def natural_accuracies(model: nn.Module, data: DataRoles, device: torch.device, seed: int) -> dict[str, float]:

@@ -71,6 +71,11 @@ class Suite(Component):
     evaluator_asset: ClassVar[Asset | None] = None
     """The judge's shipped weights, produced by ``mibench evaluator export`` from ``evaluator_recipe``:
     every machine and profile then judges with the same network (see :mod:`mibench.assets`)."""
+    target_assets: ClassVar[dict[str, Asset]] = {}
+    """Default targets shipped as files (``mibench target export``), by the content key of the
+    target each holds: a run whose target has that key loads the file instead of training, unless
+    ``--retrain-targets`` (``leaderboard check`` always trains). The file is the trained target, so
+    the key, and every record, is the same either way."""
     evaluators: ClassVar[tuple[str, ...]] = ("accuracy", "knn", "fid")
     primary_metric: ClassVar[str] = "attack_acc_top1"
     """The metric boards rank by (declared by one of the suite's evaluators)."""

@@ -129,3 +129,18 @@ def test_the_bench_names_no_built_in_component():
     assert not re.search(r"\battacks\.|\bdefenses\.|\bevaluators\.", source)
     for name in [*ATTACKS.names(), *PRIORS.names(), *DEFENSES.names()]:
         assert f'"{name}"' not in source and f"'{name}'" not in source, name
+
+
+def test_a_bench_of_one_components_loops_builds_no_other_component(monkeypatch):
+    """celeba64's loops do not fit 24 GB together: ``--loops "attack plg"`` must not build the others."""
+    from mibench.registries import ATTACKS, DEFENSES, PRIORS
+
+    def never(self, ctx):
+        raise AssertionError(f"{type(self).__name__}'s loops were built")
+
+    for registry, keep in ((ATTACKS, "plg"), (DEFENSES, None), (PRIORS, None)):
+        for name in registry.names():
+            if name != keep:
+                monkeypatch.setattr(registry.get(name), "hot_loops", never)
+    declared = loops(Setting("tiny", "quick", CPU, None), ["attack plg"])
+    assert declared and all(name.startswith("attack plg: ") for name in declared)

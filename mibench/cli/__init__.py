@@ -9,6 +9,7 @@ parsers, the old spellings and the option parsing.
                   [--address auto|ray://HOST:PORT] [--workers N] [--dry-run]
     mibench frontier --attack NAME [--defenses NAMES] [--suite S] [--profile P] [--seeds 0,1,2] [--ladder D.P=V1,V2]
     mibench evaluator export --suite S --out DIR
+    mibench target export --suite S [--defenses NAMES] --out DIR
     mibench snapshots record|check [--out FILE] [--only KIND/NAME,...]
     mibench leaderboard show [--suite S] [--profile P] [--dir DIR] [--markdown] [--defenses NAMES] [--attacks NAMES]
                              [--pivot [METRIC] | --per-class [METRIC]]
@@ -27,9 +28,9 @@ from rich.markup import escape
 from .. import __version__
 from ..errors import MibenchError
 from ..progress import console
-from . import bench, evaluator, frontier, leaderboard, ls, run, snapshots, sweep
+from . import bench, evaluator, frontier, leaderboard, ls, run, snapshots, sweep, target
 
-COMMANDS = (run, frontier, sweep, evaluator, bench, ls, snapshots, leaderboard)
+COMMANDS = (run, frontier, sweep, evaluator, target, bench, ls, snapshots, leaderboard)
 """The command modules, in the order ``mibench --help`` lists them."""
 
 

@@ -81,6 +81,9 @@ def runtime() -> argparse.ArgumentParser:
     common.add_argument("--data-root", type=Path, default=None, help="folder with the suite's data files")
     common.add_argument("--assets-dir", type=Path, action="append", default=[],
                         help="folder searched first for weights files (then $MIBENCH_ASSETS, the package, the torch hub cache)")
+    common.add_argument("--retrain-targets", action="store_true",
+                        help="train every target from its recipe, also those the suite ships as files (mibench/weights/; "
+                             "`leaderboard check` always does)")
     common.add_argument("--weights", action="append", default=[], metavar="ROLE=FILE",
                         help="import a published classifier file: target=FILE (only with the none defense) or evaluator=FILE "
                              "(KED-MI / PLG-MI .tar, MIBench .pth, or a state dict; loaded with weights_only=True)")
@@ -160,7 +163,8 @@ def run_options(args: argparse.Namespace, **overrides):
 
     values = dict(device=args.device, precision=args.precision, cache_root=args.cache_dir, data_root=args.data_root,
                   assets_dirs=tuple(args.assets_dir), leaderboard_dir=getattr(args, "leaderboard_dir", None),
-                  overwrite_edited_board=getattr(args, "overwrite_edited_board", False))
+                  overwrite_edited_board=getattr(args, "overwrite_edited_board", False),
+                  retrain_targets=getattr(args, "retrain_targets", False))
     if "out" not in overrides:
         values["out"] = Path(args.out)
     return RunOptions(**{**values, **overrides})

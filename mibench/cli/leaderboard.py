@@ -229,8 +229,9 @@ def rejudge(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     """Compare the CSV with what its records build, then re-run the board's rows with their recorded
     configs and check each exactly (same float environment, stage checksums recorded) or within its
-    own statistical tolerances (mibench/regression.py). A check that must catch a change to a
-    defense or prior runs on an empty --cache-dir: a warm cache serves the artifacts it holds."""
+    own statistical tolerances (mibench/regression.py). Targets train from their recipe, also those
+    the suite ships. A check that must catch a change to a defense or prior runs on an empty
+    --cache-dir: a warm cache serves the artifacts it holds."""
     from .. import leaderboard as lb
     from .. import regression
     from ..board.diff import summary
@@ -249,7 +250,7 @@ def check(args: argparse.Namespace) -> int:
     def rerun(spec, out: Path):
         console.print(f"[bold]check[/] {spec.defense} x {spec.attack}{' (control)' if spec.control else ''} "
                       f"seed {spec.seed} ({spec.config_hash})")
-        return run(spec, _common.run_options(args, out=out, write_leaderboard=False,
+        return run(spec, _common.run_options(args, out=out, write_leaderboard=False, retrain_targets=True,
                                              weights=_common.parse_weights(args.weights)))
 
     def show(result) -> None:

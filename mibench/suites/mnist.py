@@ -52,7 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..assets import Asset
+from ..assets import Asset, shipped_targets
 from ..attack import AttackBudget
 from ..cache import Cache
 from ..data import DataRoles, ImageSet
@@ -190,6 +190,9 @@ PROFILES = {
     ),
 }
 
+TARGETS_OBTAIN = ("They ship with mibench (mibench/weights/mnist-target-<defense>.pt, listed in mnist-targets.json): "
+                  "reinstall mibench from its repository to restore them, or pass --retrain-targets to train them "
+                  "from the recipe.")
 JUDGE_V2 = Asset(
     name="mnist-judge-v2", filename="mnist-judge-v2.pt",
     sha256="59c8e511507aa69af32fc8b7c9441d35bd6a29fdc0ddf9222c43a59e82ea9dfb",
@@ -277,6 +280,7 @@ class MnistSuite(Suite):
     evaluator_arch_params = {"in_channels": 1, "widths": (16, 32, 64), "blocks": 2, "feature_dim": 128, "stem_stride": 2}
     evaluator_recipe = EVALUATOR_RECIPE
     evaluator_asset = JUDGE
+    target_assets = shipped_targets("mnist-targets.json", TARGETS_OBTAIN)
     evaluators = ("accuracy", "accuracy-v2", "knn", "fid")  # accuracy-v2: judge v2's verdict, as the papers' judges
     profiles = PROFILES
     controls = CONTROLS
