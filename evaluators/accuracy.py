@@ -60,3 +60,7 @@ class AttackAccuracy(Evaluator):
         for k in (1, 5):
             ctx.per_class[f"attack_acc_top{k}"] = per_class_accuracy(ctx.logits, ctx.recon.labels, k)
         return attack_accuracy(ctx.logits, ctx.recon.labels, ctx.recon.seed_index)
+
+    def verdicts(self, ctx: EvalContext) -> torch.Tensor:
+        """The judge reads the reconstruction as its class (top-1)."""
+        return ctx.logits.argmax(1) == ctx.recon.labels

@@ -55,13 +55,24 @@ class AttackAccuracyV2(Evaluator):
                diagnostic=True),
     )
 
-    def evaluate(self, ctx: EvalContext) -> dict[str, float]:
+    def logits(self, ctx: EvalContext) -> torch.Tensor | None:
+        """Judge v2's logits on the reconstructions; None (and the note) without its file."""
         found = self.find_asset(ctx, JUDGE_V2)
         if found is None:
-            return {m.name: float("nan") for m in self.metrics}
+            return None
         model = judge_v2(found[0], ctx.device)
         with torch.no_grad():
-            logits = batched(model, ctx.recon.images, ctx.device)
+            return batched(model, ctx.recon.images, ctx.device)
+
+    def verdicts(self, ctx: EvalContext) -> torch.Tensor | None:
+        """Judge v2 reads the reconstruction as its class (top-1); None without its file."""
+        logits = self.logits(ctx)
+        return None if logits is None else logits.argmax(1) == ctx.recon.labels
+
+    def evaluate(self, ctx: EvalContext) -> dict[str, float]:
+        logits = self.logits(ctx)
+        if logits is None:
+            return {m.name: float("nan") for m in self.metrics}
         labels = ctx.recon.labels
         for k in (1, 5):
             ctx.per_class[f"attack_acc_top{k}{SUFFIX}"] = per_class_accuracy(logits, labels, k)

@@ -101,6 +101,12 @@ class Evaluator(Component):
     def evaluate(self, ctx: EvalContext) -> dict[str, float | str]:
         raise NotImplementedError
 
+    def verdicts(self, ctx: EvalContext) -> torch.Tensor | None:
+        """Per reconstruction, whether this evaluator counts it a success (its top-1 test), as a bool
+        tensor; None for an evaluator without a yes/no test (a distance). ``mibench leaderboard
+        agreement`` compares two evaluators' verdicts on a board's stored reconstructions."""
+        return None
+
     def find_asset(self, ctx: EvalContext, asset: Asset, *also: Path) -> tuple[Path, str] | None:
         """``asset``'s verified path and full SHA-256 (also left in ``ctx.weights``), looked for in
         ``ctx.assets_dirs``, then ``also``, then where every asset is (:func:`mibench.assets.find`).

@@ -145,9 +145,10 @@ class Judge:
 class Judges(dict):
     """The judges of a board's records, by suite, suite parameters and imported judge file."""
 
-    def __init__(self, options: RunOptions, cache: Cache, device: torch.device):
+    def __init__(self, options: RunOptions, cache: Cache, device: torch.device, features: bool = True):
         super().__init__()
         self.options, self.cache, self.device = options, cache, device
+        self.features = features  # False: the judge alone (verdicts), without its features of private_train
 
     def of(self, spec: RunSpec) -> Judge:
         key = canonical_json([spec.suite, spec.suite_params, spec.weights.get("evaluator")])
@@ -157,8 +158,13 @@ class Judges(dict):
             judge_only = dataclasses.replace(spec, weights={r: s for r, s in spec.weights.items() if r == "evaluator"})
             imported = imported_files(judge_only, self.options).get("evaluator")
             data = suite.load(self.cache)
-            model, feats = stages.load_judge(suite, data, self.cache, self.device, Timings(),
-                                             assets_dirs=self.options.assets_dirs, imported=imported)
+            if self.features:
+                model, feats = stages.load_judge(suite, data, self.cache, self.device, Timings(),
+                                                 assets_dirs=self.options.assets_dirs, imported=imported)
+            else:
+                model = stages.train_evaluator(suite, data, self.cache, self.device,
+                                               assets_dirs=self.options.assets_dirs, imported=imported)
+                feats = torch.empty(0)
             self[key] = Judge(suite, data, model, feats, imported)
         return self[key]
 

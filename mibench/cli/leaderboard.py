@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import LeaderboardError
+from ..errors import ConfigError, LeaderboardError
 from ..progress import console, stdout
 from . import _common
 
@@ -21,7 +21,7 @@ DEFAULT_BOARDS = Path("leaderboards")
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("leaderboard", help="show, rebuild or check a leaderboard, derive its tolerances from its "
                                                 "records, or rejudge its rows from their stored reconstructions")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="show|build|check|tolerances|site|rejudge")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="show|build|check|tolerances|site|rejudge|agreement")
     folder = argparse.ArgumentParser(add_help=False)
     folder.add_argument("--dir", default=str(DEFAULT_BOARDS), help="leaderboard folder (default: ./leaderboards)")
     board = [folder, _common.board()]
@@ -77,6 +77,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     rejudge_p.add_argument("--dry-run", action="store_true",
                            help="report what would change and write nothing (exit status 1 when something would)")
     rejudge_p.set_defaults(func=rejudge)
+
+    agree_p = actions.add_parser("agreement", parents=[*board, rows, _common.runtime()],
+                                 help="compare two evaluators' verdicts on the stored reconstructions: how many of the "
+                                      "first's successes the second rejects, per row and per attack")
+    agree_p.add_argument("--evaluators", default="accuracy-v2,accuracy", metavar="FIRST,SECOND",
+                         help="two evaluators with a yes/no test (default: accuracy-v2,accuracy: judge v2's "
+                              "successes that the suite's judge rejects)")
+    agree_p.add_argument("--markdown", action="store_true", help="print Markdown tables on standard output")
+    agree_p.set_defaults(func=agreement)
 
 
 def _board(args: argparse.Namespace) -> str:
@@ -295,3 +304,28 @@ def _explain(folder: Path, board: str, args: argparse.Namespace) -> int:
             table.add_row(metric, f"{tol.allowed:.3g}", escape(tol.rule))
         stdout.print(table)
     return 0
+
+
+def agreement(args: argparse.Namespace) -> int:
+    """Per row and per attack: the first evaluator's successes and how many the second rejects."""
+    from .. import leaderboard as lb
+    from ..board.agreement import agreement as compare, by_attack
+    from ..board.views import default_rows
+
+    names = [n.strip() for n in args.evaluators.split(",") if n.strip()]
+    if len(names) != 2:
+        raise ConfigError(f"--evaluators {args.evaluators!r}: give two evaluators, FIRST,SECOND")
+    folder, board = Path(args.dir), _board(args)
+    lb.load(folder, board)
+    rows = [int(r) for r in args.rows.split(",")] if args.rows else None
+    frame = compare(folder, board, *names, _common.run_options(args, out=Path(".")), rows)
+    first, second = names
+    caption = f"of the reconstructions {first} counts as successes, those {second} rejects"
+    columns = ["defense", "strength", "attack", "control", "n_seeds", "reconstructions", "first_successes",
+               "rejected_by_second", "rejected_share"]
+    _print_rows(frame, columns, f"{board}: {first} vs {second}, per row", args.markdown, caption)
+    if args.markdown:
+        stdout.print("")
+    per_attack = by_attack(frame, default_rows(lb.load(folder, board)[0]))
+    return _print_rows(per_attack, list(per_attack.columns), f"{board}: {first} vs {second}, per attack (default "
+                       f"strengths)", args.markdown, caption + "; rows at the defenses' default strengths")
