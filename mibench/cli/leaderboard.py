@@ -21,7 +21,7 @@ DEFAULT_BOARDS = Path("leaderboards")
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("leaderboard", help="show, rebuild or check a leaderboard, derive its tolerances from its "
                                                 "records, or rejudge its rows from their stored reconstructions")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="show|build|check|tolerances|site|rejudge|agreement")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="show|build|check|tolerances|site|rejudge|agreement|costs")
     folder = argparse.ArgumentParser(add_help=False)
     folder.add_argument("--dir", default=str(DEFAULT_BOARDS), help="leaderboard folder (default: ./leaderboards)")
     board = [folder, _common.board()]
@@ -86,6 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "successes that the suite's judge rejects)")
     agree_p.add_argument("--markdown", action="store_true", help="print Markdown tables on standard output")
     agree_p.set_defaults(func=agreement)
+
+    costs_p = actions.add_parser("costs", parents=board,
+                                 help="what the board cost: each attack's runs, summed and mean seconds, and the mean "
+                                      "of every stage its records timed")
+    costs_p.add_argument("--markdown", action="store_true", help="print a Markdown table on standard output")
+    costs_p.set_defaults(func=costs)
 
 
 def _board(args: argparse.Namespace) -> str:
@@ -329,3 +335,18 @@ def agreement(args: argparse.Namespace) -> int:
     per_attack = by_attack(frame, default_rows(lb.load(folder, board)[0]))
     return _print_rows(per_attack, list(per_attack.columns), f"{board}: {first} vs {second}, per attack (default "
                        f"strengths)", args.markdown, caption + "; rows at the defenses' default strengths")
+
+
+def costs(args: argparse.Namespace) -> int:
+    """Per attack: runs, summed and mean ``timings.total`` and each stage's mean, from the records."""
+    from .. import leaderboard as lb
+    from ..board.costs import costs as table
+
+    folder, board = Path(args.dir), _board(args)
+    lb.load(folder, board)
+    frame = table(lb.read_records(folder, board))
+    return _print_rows(frame.astype(object).where(frame.notna(), ""), list(frame.columns),
+                       f"{board}: cost per attack (records' timings)",
+                       args.markdown, "seconds of wall time per run; total_h sums the runs' totals; a stage reused "
+                                      "from the cache costs almost nothing, and what a sweep built in its own tasks "
+                                      "is in no record")
