@@ -21,6 +21,7 @@ folders by path, so a cluster of several machines needs them on a shared filesys
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import time
@@ -32,6 +33,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from . import determinism
 from .cache import Cache, content_key
 from .errors import ConfigError, MibenchError
 from .leaderboard import board_name, finished
@@ -160,7 +162,27 @@ def execute(job: Job, options, tracker=None, *needed: Any) -> dict[str, Any]:
         pipe.build_public_prior(job.prior)
     else:
         pipe.build_target_prior(job.prior)
-    return {"seconds": time.perf_counter() - start}
+    return {"seconds": time.perf_counter() - start, "built": list(pipe.cache.builds),
+            "float_env": determinism.describe()}
+
+
+def task_costs_path(leaderboard_dir: Path, board: str) -> Path:
+    """Where a sweep appends what its target and prior tasks cost (no record holds it):
+    ``<leaderboard dir>/costs/<board>.jsonl``, read by ``mibench leaderboard costs``."""
+    return Path(leaderboard_dir) / "costs" / f"{board}.jsonl"
+
+
+def record_task_cost(leaderboard_dir: Path, job: Job, summary: dict[str, Any]) -> None:
+    """Append one line for a prepare task that built something (a task that found its artifact in
+    the cache cost nothing worth counting)."""
+    spec = job.spec
+    line = {"kind": job.kind, "name": job.name, "prior": job.prior, "defense": spec.defense,
+            "defense_params": spec.defense_params, "seconds": round(summary["seconds"], 3), "built": summary["built"],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "float_env": summary.get("float_env", {})}
+    path = task_costs_path(leaderboard_dir, board_name(spec.suite, spec.profile))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:  # one short line per write, from the driver alone
+        f.write(json.dumps(line, default=str) + "\n")
 
 
 # --- the driver --------------------------------------------------------------------------------------
@@ -305,6 +327,8 @@ def _follow(ray, task, tracker, batch: list[Job], options, progress: Progress, s
             else:
                 detail = f"{summary['seconds']:.0f} s" + (f", top-1 {summary['top1']:.3f}" if "top1" in summary else "")
                 progress.set(job.name, "done", detail)
+                if job.kind != "run" and summary.get("built") and options is not None:
+                    record_task_cost(options.leaderboard_dir, job, summary)
         show()
     return failed
 

@@ -2,6 +2,7 @@
 (with a stand-in for Ray), a Ray address that does not answer, and a real two-worker local Ray
 sweep on the mnist quick profile."""
 
+import json
 import time
 from pathlib import Path
 
@@ -142,6 +143,29 @@ def test_the_jobs_that_need_a_failed_prior_are_not_run_and_the_others_finish():
     assert all(progress.states[r.name] == "done" for r in runs if r.spec.attack == "gmi")
 
 
+def test_the_prepare_tasks_that_built_something_are_logged_for_leaderboard_costs(tmp_path):
+    from mibench.board.costs import costs, read_tasks
+
+    specs = sweep.plan("tiny", "quick", "none", "gmi", seeds=[0], controls=False)
+    prepare, runs = sweep.jobs(specs)
+    ray = FakeRay()
+    ray.results["started"] = set()
+
+    class Built(FakeTask):  # the prior is built (2.5 s), the target found in the cache
+        def remote(self, job, options, tracker, *needed):
+            ref = object()
+            self.ray.results[ref] = {"seconds": 1.0, "top1": 0.5} if job.kind == "run" else \
+                {"seconds": 2.5, "built": ["priors"] if job.kind == "prior" else []}
+            return ref
+
+    sweep._follow(ray, Built(ray), FakeTracker(), prepare + runs, RunOptions(leaderboard_dir=tmp_path),
+                  sweep.Progress(), lambda: None)
+    lines = read_tasks(sweep.task_costs_path(tmp_path, "tiny-quick"))
+    assert [(line["kind"], line["prior"], line["seconds"]) for line in lines] == [("prior", "gmi-wgan", 2.5)]
+    frame = costs([], lines).set_index("attack")
+    assert frame.loc["prior gmi-wgan (sweep task)", "runs"] == 1 and frame.loc["all", "mean_total_s"] == 2.5
+
+
 def test_a_ray_address_that_does_not_answer_is_an_error_within_seconds():
     start = time.perf_counter()
     with pytest.raises(ConfigError, match="nothing answers at 127.0.0.1:9"):
@@ -164,3 +188,5 @@ def test_a_two_worker_ray_sweep_fills_the_board_and_a_rerun_has_nothing_left(tmp
     # the runs found the target and the prior in the cache: the prepare tasks built them once
     assert all("priors" in r.cache["reused"] and "targets" in r.cache["reused"] for r in records)
     assert sweep.pending(specs, tmp_path / "boards") == []
+    logged = (tmp_path / "boards" / "costs" / "mnist-quick.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["kind"] for line in logged) == ["prior", "target"]  # what no record holds

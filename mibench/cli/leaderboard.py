@@ -340,13 +340,14 @@ def agreement(args: argparse.Namespace) -> int:
 def costs(args: argparse.Namespace) -> int:
     """Per attack: runs, summed and mean ``timings.total`` and each stage's mean, from the records."""
     from .. import leaderboard as lb
-    from ..board.costs import costs as table
+    from ..board.costs import costs as table, read_tasks
+    from ..sweep import task_costs_path
 
     folder, board = Path(args.dir), _board(args)
     lb.load(folder, board)
-    frame = table(lb.read_records(folder, board))
+    frame = table(lb.read_records(folder, board), read_tasks(task_costs_path(folder, board)))
     return _print_rows(frame.astype(object).where(frame.notna(), ""), list(frame.columns),
                        f"{board}: cost per attack (records' timings)",
                        args.markdown, "seconds of wall time per run; total_h sums the runs' totals; a stage reused "
-                                      "from the cache costs almost nothing, and what a sweep built in its own tasks "
-                                      "is in no record")
+                                      "from the cache costs almost nothing; targets and priors a sweep built in its "
+                                      "own tasks are the rows '(sweep task)', from its log costs/<board>.jsonl")
