@@ -95,11 +95,8 @@ def export_targets(suite_name: str, defenses: list[str], out: Path, *, profile: 
         params = dataclasses.asdict(resolve_params(cls.Params, suite.component_params("defenses", cls, profile),
                                                    owner=f"defense {name!r}"))
         trained = train_target(suite, prof, cls(params), params, data, cache, dev, shipped=False)
-        payload = {"state_dict": cpu_state(trained.model), "natural_acc": trained.accuracy,
-                   **{k: v for k, v in trained.extra.items() if k.startswith("natural_acc_")},
-                   "defense_notes": {k: v for k, v in trained.extra.items() if not k.startswith("natural_acc_")}}
         buf = io.BytesIO()
-        torch.save(payload, buf)
+        torch.save(cache.load("targets", trained.key), buf)  # the cached payload, as training stored it
         path = out / target_filename(suite.name, name)
         atomic_write_bytes(path, buf.getvalue())
         entries.append({"defense": name, "profile": profile, "file": path.name, "sha256": sha256_file(path),
