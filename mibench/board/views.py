@@ -67,9 +67,14 @@ def default_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
     exact = frame.apply(lambda r: spec(r) is not None and spec(r).config_hash == r["config_hash"], axis=1)
     has_exact = {key(r) for _, r in frame[exact].iterrows()}
+    usual: dict[tuple, str] = {}  # (attack, control) -> the attack parameters the board ran most
+
     def usual_attack_params(row: pd.Series) -> str:
-        same = frame[(frame["attack"] == row["attack"]) & (frame["control"] == row["control"])]
-        return same["attack_params"].astype(str).value_counts().index[0]
+        group = (row["attack"], row["control"])
+        if group not in usual:
+            same = frame[(frame["attack"] == row["attack"]) & (frame["control"] == row["control"])]
+            usual[group] = same["attack_params"].astype(str).value_counts().index[0]
+        return usual[group]
 
     like = frame.apply(lambda r: key(r) not in has_exact and spec(r) is not None
                        and same_params(r["defense_params"], spec(r).defense_params)

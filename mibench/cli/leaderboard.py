@@ -322,7 +322,7 @@ def agreement(args: argparse.Namespace) -> int:
     if len(names) != 2:
         raise ConfigError(f"--evaluators {args.evaluators!r}: give two evaluators, FIRST,SECOND")
     folder, board = Path(args.dir), _board(args)
-    lb.load(folder, board)
+    committed = lb.load(folder, board)[0]  # a missing or malformed board fails here, before any work
     rows = [int(r) for r in args.rows.split(",")] if args.rows else None
     frame = compare(folder, board, *names, _common.run_options(args, out=Path(".")), rows)
     first, second = names
@@ -332,7 +332,7 @@ def agreement(args: argparse.Namespace) -> int:
     _print_rows(frame, columns, f"{board}: {first} vs {second}, per row", args.markdown, caption)
     if args.markdown:
         stdout.print("")
-    per_attack = by_attack(frame, default_rows(lb.load(folder, board)[0]))
+    per_attack = by_attack(frame, default_rows(committed))
     return _print_rows(per_attack, list(per_attack.columns), f"{board}: {first} vs {second}, per attack (default "
                        f"strengths)", args.markdown, caption + "; rows at the defenses' default strengths")
 
