@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mibench import determinism
+from mibench.claims import Defends
 from mibench.components import param
 from mibench.defense import Defense, DefenseContext, Ladder
 from mibench.errors import ConfigError
@@ -89,6 +90,8 @@ class BiDO(Defense):
     version = "1"
     paper = "Peng et al., Bilateral Dependency Optimization: Defending Against Model-inversion Attacks, KDD 2022"
     code = "https://github.com/AlanPeng0897/Defend_MI"
+    claims = (Defends("lowering the dependency between input and latent representations, keeping it with the labels, "
+                      "lowers the attacks' accuracy (shown against GMI, KED-MI and VMI)"),)
 
     @dataclass(frozen=True)
     class Params:

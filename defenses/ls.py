@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mibench.components import param
+from mibench.claims import Defends, HelpsAttack, Where
 from mibench.defense import Defense, DefenseContext, Ladder
 from mibench.errors import ConfigError
 from mibench.hotloops import HotLoop
@@ -58,6 +59,9 @@ class LabelSmoothing(Defense):
     paper = ("Struppek et al., Be Careful What You Smooth For: Label Smoothing Can Be a Privacy Shield "
              "but Also a Catalyst for Model Inversion Attacks, ICLR 2024")
     code = "https://github.com/LukasStruppek/Plug-and-Play-Attacks"
+    claims = (Defends("negative label smoothing (alpha < 0) lowers the attacks' accuracy", where=Where("alpha", "<", 0)),
+              HelpsAttack("positive label smoothing (alpha > 0) raises the attacks' accuracy",
+                          where=Where("alpha", ">", 0)))
     # weakest first: positive alpha helps the attack (weaker than no defense), negative alpha defends
     ladder = Ladder.of("alpha", (0.1, 0.05, -0.05, -0.1, -0.2))
 

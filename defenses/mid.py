@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mibench.claims import Defends
 from mibench.components import param
 from mibench.defense import Defense, DefenseContext, Ladder
 from mibench.hotloops import HotLoop
@@ -113,6 +114,7 @@ class MID(Defense):
     paper = ("Wang et al., Improving Robustness to Model Inversion Attacks via Mutual Information "
              "Regularization, AAAI 2021")
     code = "https://github.com/Jiachen-T-Wang/mi-defense"
+    claims = (Defends("limiting the mutual information between input and prediction lowers the attacks' accuracy"),)
     ladder = Ladder.of("beta", (0.001, 0.003, 0.01, 0.03, 0.1, 0.2))
 
     @dataclass(frozen=True)

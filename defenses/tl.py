@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mibench.claims import Defends
 from mibench.components import param
 from mibench.data import UNLABELLED, ImageSet
 from mibench.defense import Defense, DefenseContext, Ladder
@@ -68,6 +69,7 @@ class TransferLearning(Defense):
     version = "1"
     paper = "Ho et al., Model Inversion Robustness: Can Transfer Learning Help?, CVPR 2024"
     code = "https://github.com/hosytuyen/TL-DMI"
+    claims = (Defends("pre-training on public data and fine-tuning only the later layers lowers the attacks' accuracy"),)
 
     @dataclass(frozen=True)
     class Params:

@@ -46,6 +46,7 @@ class Component:
     version: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     code: ClassVar[str] = ""
+    claims: ClassVar[tuple] = ()  # what its paper claims, re-tested on a board (mibench.claims)
     Params: ClassVar[type] = NoParams
 
     def __init__(self, params: dict[str, Any] | None = None):

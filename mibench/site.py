@@ -7,7 +7,8 @@ server, nothing fetched: it works offline).
   figure; then the documents.
 - ``<board>.html``: every row, filterable by defense and attack (``#defense=mid&attack=plg`` in the
   address sets the filter) and sortable by any column, each linking its page, then the ranking,
-  the heatmap, the per-class table, the frontier and each defense's and attack's paper and code.
+  the heatmap, the components' claims re-tested (:mod:`mibench.board.claims`), the per-class
+  table, the frontier and each defense's and attack's paper and code.
 - ``rows/<board>/<config_hash>.html``, a page per row (configuration): its components with their
   paper and code, its metrics with their 95 % intervals, per seed, its reconstruction grids (one
   per seed kept, beside the records in ``<board dir>/grids/<board>/``), its configuration and its
@@ -29,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from .board import cell, per_class, pivot, visible, worst_case
+from .board.claims import METHOD as CLAIMS_METHOD, retest, summary
 from .board.intervals import METHOD
 from .board.provenance import protocol
 from .board.schema import PROVENANCE, UTILITY, BoardSchema
@@ -133,7 +135,7 @@ def board_page(board: str, frame: pd.DataFrame, schema: BoardSchema, records: di
              f"its configuration and provenance).</p>",
              "<h2>Rows</h2>", filters(frame, ["defense", "attack"]),
              table(frame, cols, css="board filterable", row_attrs=attrs, extra=link), note(METHOD),
-             *_views(frame, schema, "h2")]
+             *_views(frame, schema, "h2"), *_claims(frame, schema, records)]
     by_class = per_class([("", r) for recs in records.values() for r in recs], primary.name)
     if len(by_class):
         parts += [f"<h2>{esc(primary.name)} by attacked class (mean over seeds)</h2>",
@@ -163,6 +165,19 @@ def _views(frame: pd.DataFrame, schema: BoardSchema, h: str) -> list[str]:
             heatmap(grid, _leakage(frame, schema, grid), grid.map(lambda t: AT_FLOOR in t or NEAR_FLOOR in t),
                     "leaks least", "leaks most"),
             *([note(floor_note(primary, found))] if found else [])]
+
+
+def _claims(frame: pd.DataFrame, schema: BoardSchema, records: dict[str, list[RunRecord]]) -> list[str]:
+    """The claims the board's components declare, re-tested (``mibench leaderboard claims``): the
+    verdicts counted per claim, then every contrast; nothing when no claim can be tested here."""
+    contrasts = retest(frame, [("", r) for recs in records.values() for r in recs], schema)
+    if contrasts.empty:
+        return []
+    for column in ("relative_drop", "accuracy_cost"):  # blank where a claim does not have them
+        contrasts[column] = contrasts[column].astype(object).where(contrasts[column].notna(), "")
+    columns = ["by", "row", "versus", "left", "right", "difference", "relative_drop", "accuracy_cost", "verdict"]
+    return [f"<h2>The papers' claims, re-tested ({esc(schema.metric().name)})</h2>", table(summary(contrasts),
+            list(summary(contrasts).columns)), "<h3>Every contrast</h3>", table(contrasts, columns), note(CLAIMS_METHOD)]
 
 
 def _leakage(frame: pd.DataFrame, schema: BoardSchema, grid: pd.DataFrame) -> pd.DataFrame:

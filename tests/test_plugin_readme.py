@@ -159,6 +159,13 @@ def test_the_readme_plugin_installs_and_runs(tmp_path, monkeypatch, capsys):
         spec = resolve("tiny", defense, attack, "quick")
         options = RunOptions(device="cpu", out=tmp_path / "runs", leaderboard_dir=tmp_path / "boards")
         record = run(spec, options)
+        # its declared claim is re-tested on the board, against none under the same attack
+        run(resolve("tiny", "none", attack, "quick"), options)
+        capsys.readouterr()
+        assert cli.main(["leaderboard", "claims", "--suite", "tiny", "--profile", "quick", "--markdown",
+                         "--dir", str(tmp_path / "boards")]) == 0
+        claimed, out = [c.text for c in REGISTRIES["defenses"].get(defense).claims], capsys.readouterr().out
+        assert claimed and all(f"| {text} | {defense} | 1 |" in out for text in claimed)
     finally:
         for module in [m for m in sys.modules if m.split(".")[0] in {p.split(".")[0] for p in packages}]:
             del sys.modules[module]

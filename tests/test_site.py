@@ -62,6 +62,8 @@ def test_the_board_page_lists_every_row_filterable_each_linking_its_page(site):
     assert 'select data-filter="defense"' in page and 'select data-filter="attack"' in page
     assert page.count('class="thumb"') == 3  # one grid per row (its lowest seed's), kept beside the records
     assert "by attacked class" in page and "<th>0</th><th>1</th><th>2</th>" in page  # the tiny budget's classes
+    assert "<h2>The papers' claims, re-tested (attack_acc_top1)</h2>" in page  # CALoR's two, against none
+    assert page.count('<td data-value="none x plg">none x plg</td>') == 2
     assert 'href="https://github.com/Chrisqcwx/LoFt"' in page  # each component's code, and its paper
     assert '<a href="https://arxiv.org/abs/2410.05814">' in page
     for config_hash in board["config_hash"]:

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from mibench.access import Access
 from mibench.attack import Attack, AttackContext, Reconstructions
 from mibench.chunks import ChunkedGradient
+from mibench.claims import Stronger
 from mibench.components import param
 from mibench.hotloops import HotLoop
 from mibench.progress import progress
@@ -59,6 +60,7 @@ class KEDMI(Attack):
     version = "2"
     paper = "Chen et al., Knowledge-Enriched Distributional Model Inversion Attacks, ICCV 2021"
     code = "https://github.com/SCccc21/Knowledge-Enriched-DMI"
+    claims = (Stronger("gmi", "KED-MI recovers more private classes than GMI"),)
     access = Access.WHITE_BOX
     priors = (PRIOR,)
 

@@ -46,6 +46,7 @@ from mibench.attacks.gmi import GMI
 from mibench.attacks.gmi import PRIOR as GMI_PRIOR
 from mibench.attacks.kedmi import KEDMI
 from mibench.attacks.kedmi import PRIOR as KEDMI_PRIOR
+from mibench.claims import Stronger
 from mibench.components import param
 from mibench.tensors import batched
 
@@ -124,6 +125,7 @@ class LOMMA:
 
 class LOMMAGMI(LOMMA, GMI):
     name = "lomma-gmi"
+    claims = (Stronger("gmi", "LOMMA's logit loss and model augmentation raise GMI's attack accuracy"),)
     version = "2"  # GMI's version 2: the loss is divided by the identities of a batch, LOMMA's 60
     priors = (GMI_PRIOR, SURROGATES)
     Params = lomma_params(GMI, batch_identities=param(60, min=1, help="identities of one batch, the divisor of "
@@ -139,6 +141,7 @@ class LOMMAGMI(LOMMA, GMI):
 
 class LOMMAKEDMI(LOMMA, KEDMI):
     name = "lomma-kedmi"
+    claims = (Stronger("kedmi", "LOMMA's logit loss and model augmentation raise KED-MI's attack accuracy"),)
     version = "2"  # KED-MI's version 2: the discriminator sees one batch of identities at a time
     priors = (KEDMI_PRIOR, SURROGATES)
     Params = lomma_params(KEDMI)

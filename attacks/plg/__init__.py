@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from mibench.access import Access, WhiteBox
 from mibench.attack import Attack, AttackContext, Reconstructions
 from mibench.chunks import ChunkedGradient, map_rows
+from mibench.claims import Stronger
 from mibench.components import param, params_dict
 from mibench.hotloops import HotLoop
 from mibench.progress import progress
@@ -74,6 +75,7 @@ class PLGMI(Attack):
     version = "4"
     paper = "Yuan et al., Pseudo Label-Guided Model Inversion Attack via Conditional GAN, AAAI 2023"
     code = "https://github.com/LetheSec/PLG-MI-Attack"
+    claims = (Stronger("kedmi", "PLG-MI recovers more private classes than KED-MI"),)
     access = Access.WHITE_BOX
 
     @dataclass(frozen=True)

@@ -29,22 +29,27 @@ METHOD = (f"{LEVEL * 100:.0f} % intervals: percentile bootstrap ({RESAMPLES} res
 
 def interval(records: list[RunRecord], metric: MetricColumn) -> tuple[float, float]:
     """The 95 % interval of ``metric``'s mean over the runs ``records`` (one per run seed)."""
+    means = resample_means(records, metric, np.random.default_rng(0))
+    if means is None:
+        return math.nan, math.nan
+    lo, hi = np.quantile(means, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return float(lo), float(hi)
+
+
+def resample_means(records: list[RunRecord], metric: MetricColumn, rng: np.random.Generator) -> np.ndarray | None:
+    """``RESAMPLES`` bootstrap draws of ``metric``'s mean over ``records`` (the two stages of the
+    module docstring); None where there is nothing to resample (no value, or one run of a metric
+    that is no share of the reconstructions)."""
     values = np.array([float(r.metrics.get(metric.name, math.nan)) for r in records])
     if not len(values) or np.isnan(values).any():
-        return math.nan, math.nan
-    rng = np.random.default_rng(0)
+        return None
     picks = rng.integers(0, len(values), size=(RESAMPLES, len(values)))
     strata = _strata(records, metric.name) if metric.fraction else None
     if strata is not None:
         counts, shares = strata
         hits = rng.binomial(counts[picks], shares[picks])  # (resample, seed, class)
-        means = (hits.sum(-1) / counts[picks].sum(-1)).mean(-1)
-    elif len(values) > 1:
-        means = values[picks].mean(-1)
-    else:
-        return math.nan, math.nan
-    lo, hi = np.quantile(means, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    return float(lo), float(hi)
+        return (hits.sum(-1) / counts[picks].sum(-1)).mean(-1)
+    return values[picks].mean(-1) if len(values) > 1 else None
 
 
 def _strata(records: list[RunRecord], name: str) -> tuple[np.ndarray, np.ndarray] | None:

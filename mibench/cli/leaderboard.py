@@ -1,6 +1,7 @@
-"""``mibench leaderboard show|build|check|tolerances|site|rejudge``: a board's views, its CSV rebuilt
-from its records, its regression check and tolerances, the static site, and its rows rejudged from
-their stored reconstructions. Each action is a subcommand with its own flags."""
+"""``mibench leaderboard show|build|check|tolerances|site|rejudge|agreement|costs|claims``: a board's
+views, its CSV rebuilt from its records, its regression check and tolerances, the static site, its
+rows rejudged from their stored reconstructions, two judges' agreement, its cost, and its
+components' claims re-tested. Each action is a subcommand with its own flags."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ DEFAULT_BOARDS = Path("leaderboards")
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("leaderboard", help="show, rebuild or check a leaderboard, derive its tolerances from its "
                                                 "records, or rejudge its rows from their stored reconstructions")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="show|build|check|tolerances|site|rejudge|agreement|costs")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="show|build|check|tolerances|site|rejudge|agreement|costs|claims")
     folder = argparse.ArgumentParser(add_help=False)
     folder.add_argument("--dir", default=str(DEFAULT_BOARDS), help="leaderboard folder (default: ./leaderboards)")
     board = [folder, _common.board()]
@@ -92,6 +93,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "of every stage its records timed")
     costs_p.add_argument("--markdown", action="store_true", help="print a Markdown table on standard output")
     costs_p.set_defaults(func=costs)
+
+    claims_p = actions.add_parser("claims", parents=board,
+                                  help="re-test the claims the board's defenses and attacks declare (their papers'): "
+                                       "each as contrasts between cells, with the 95 %% interval of the difference "
+                                       "and a verdict")
+    claims_p.add_argument("--metric", default="", help="the metric compared (default: the board's primary metric)")
+    claims_p.add_argument("--markdown", action="store_true", help="print Markdown tables on standard output")
+    claims_p.set_defaults(func=claims)
 
 
 def _board(args: argparse.Namespace) -> str:
@@ -351,3 +360,26 @@ def costs(args: argparse.Namespace) -> int:
                        args.markdown, "seconds of wall time per run; total_h sums the runs' totals; a stage reused "
                                       "from the cache costs almost nothing; targets and priors a sweep built in its "
                                       "own tasks are the rows '(sweep task)', from its log costs/<board>.jsonl")
+
+
+def claims(args: argparse.Namespace) -> int:
+    """Per claim: its contrasts' verdicts counted, then every contrast with its interval."""
+    from .. import leaderboard as lb
+    from ..board.claims import METHOD, retest, summary
+
+    folder, board = Path(args.dir), _board(args)
+    frame, schema = lb.load(folder, board)
+    metric = schema.metric(args.metric or None).name
+    table = retest(frame, lb.read_records(folder, board), schema, metric)
+    if table.empty:
+        raise LeaderboardError(f"no claim of the components on {board} can be tested there: it needs a claimed row "
+                               f"and the row it is compared with (a defense's with none's under the same attack, an "
+                               f"attack's with the other attack's against the same defense)")
+    _print_rows(summary(table), ["claim", "by", "contrasts", "holds", "other way", "cannot tell"],
+                f"{board}: the components' claims on {metric}", args.markdown, f"verdicts counted; {METHOD}")
+    if args.markdown:
+        stdout.print("")
+    columns = ["by", "row", "versus", "left", "right", "difference", "relative_drop", "accuracy_cost", "verdict"]
+    for column in ("relative_drop", "accuracy_cost"):  # blank where a claim does not have them
+        table[column] = table[column].astype(object).where(table[column].notna(), "")
+    return _print_rows(table, columns, f"{board}: every contrast ({metric})", args.markdown, METHOD)
