@@ -14,7 +14,10 @@ inside those kernels. mibench therefore
 - asks torch for deterministic algorithms;
 - pins numpy's and scipy's OpenBLAS (FID's float64 covariances and matrix square root) to its AVX2
   kernels (``OPENBLAS_CORETYPE=Haswell``) on an x86-64 CPU with AVX2: left to choose, it takes its
-  AVX-512 kernels on a CPU that has them, and FID moved in its ninth digit between two such hosts.
+  AVX-512 kernels on a CPU that has them, and FID moved in its ninth digit between two such hosts;
+- and pins OpenBLAS to one thread (``OPENBLAS_NUM_THREADS=1``): it otherwise takes one per core,
+  except in a Ray sweep's workers, where Ray sets ``OMP_NUM_THREADS=1``, and a record made in a
+  sweep had its FID rejudged one unit in the 15th digit apart in a plain process on two cores.
 
 What still differs (another CPU model's rounding inside the same kernels, a machine without AVX2)
 is covered by tolerances derived from a measured spread (``mibench leaderboard tolerances``).
@@ -41,7 +44,7 @@ from .errors import ConfigError
 PRECISIONS = ("fp32", "bf16")
 _precision = "fp32"
 FLOAT_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2",
-             "OPENBLAS_CORETYPE": "Haswell"}
+             "OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_NUM_THREADS": "1"}
 X86_ONLY = ("OPENBLAS_CORETYPE",)
 """Pins that name x86 kernels: set only on an x86-64 CPU with AVX2 (elsewhere OpenBLAS chooses)."""
 

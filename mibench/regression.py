@@ -185,11 +185,20 @@ ENVIRONMENT = ("threads", "cpu_capability", "env", "cpu", "deterministic_algorit
 """The keys of :func:`mibench.determinism.describe` that decide float results (with torch's version and the device)."""
 
 
+PINNED_SINCE = {"OPENBLAS_NUM_THREADS": "1"}
+"""Pins of :data:`mibench.determinism.FLOAT_ENV` that older records predate, with the value a record
+without them is compared at: OpenBLAS's one thread is what a sweep's Ray workers had
+(``OMP_NUM_THREADS=1``); a plain run had one per core, which an exact check that differs will name."""
+
+
 def environment(record: RunRecord) -> dict[str, Any]:
     """What decides a record's float results: :data:`ENVIRONMENT`, torch's version and the device
-    (a record written before ``precision`` was stored ran in fp32)."""
+    (a record written before ``precision`` was stored ran in fp32; one written before a pin of
+    :data:`PINNED_SINCE` is compared at that pin)."""
     env = {k: record.float_env.get(k) for k in ENVIRONMENT}
     env["precision"] = env["precision"] or "fp32"
+    if isinstance(env["env"], dict):
+        env["env"] = {**PINNED_SINCE, **env["env"]}
     return {**env, "torch": record.versions.get("torch"), "device": record.device}
 
 

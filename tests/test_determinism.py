@@ -89,3 +89,28 @@ def test_a_weight_updated_inside_the_bf16_region_is_seen_by_the_next_forward():
         after = layer(torch.ones(1, 4))
     determinism.configure(1)
     assert after.item() == pytest.approx(before.item() - 4.0, abs=0.05)  # w -= 1 * x, so w.x drops by |x|^2 = 4
+
+
+def test_openblas_runs_one_thread_and_records_older_than_the_pin_are_compared_at_it():
+    """OpenBLAS takes one thread per core in a plain process but one in a Ray sweep's workers
+    (OMP_NUM_THREADS=1), and a sweep record's FID, rejudged in a plain process on two cores, moved
+    in its 15th digit: importing mibench pins it, the record stores the pin, and a record that
+    predates the pin is compared as if it had it."""
+    from mibench.records import RunRecord
+    from mibench.regression import environment_difference
+
+    code = "import mibench, os; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k not in determinism.FLOAT_ENV}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "1"
+    determinism.configure(1)
+    now = determinism.describe()
+    assert now["env"]["OPENBLAS_NUM_THREADS"] == "1"
+    def record(float_env):
+        return RunRecord(spec={}, config_hash="c", metrics={}, natural_acc=0.9, evaluator_acc=0.9, float_env=float_env)
+
+    fresh = record(now)
+    older = record({**now, "env": {k: v for k, v in now["env"].items() if k != "OPENBLAS_NUM_THREADS"}})
+    assert environment_difference(older, fresh) == ""
+    other = record({**now, "env": {**now["env"], "OPENBLAS_NUM_THREADS": "2"}})
+    assert "OPENBLAS_NUM_THREADS" in environment_difference(other, fresh)
