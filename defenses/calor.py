@@ -78,7 +78,7 @@ class CALoR(Defense):
     code = "https://github.com/Chrisqcwx/LoFt"
     claims = (Defends("confidence adaptation and a low-rank head lower the attacks' accuracy"),
               Defends("attack accuracy down by over 40 % (relative) at under 1.5 points of natural accuracy "
-                      "(shown against PLG-MI and IF-GMI)", where=Where("rank", ">", 0), against=("plg",),
+                      "(shown against PLG-MI and IF-GMI)", where=Where("ca", "==", 1), against=("plg",),
                       relative_drop=0.4, max_accuracy_cost=0.015))
 
     ladder = Ladder("rank,ca", ({"rank": 16, "ca": False}, {"rank": 16}, {"rank": 8}, {"rank": 4}, {"rank": 3},
