@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from .board import cell, per_class, pivot, visible, worst_case
-from .board.claims import METHOD as CLAIMS_METHOD, retest, summary
+from .board.claims import METHOD as CLAIMS_METHOD, SHOWN as CLAIMS_SHOWN, retest, shown, summary
 from .board.intervals import METHOD
 from .board.provenance import protocol
 from .board.schema import PROVENANCE, UTILITY, BoardSchema
@@ -173,11 +173,9 @@ def _claims(frame: pd.DataFrame, schema: BoardSchema, records: dict[str, list[Ru
     contrasts = retest(frame, [("", r) for recs in records.values() for r in recs], schema)
     if contrasts.empty:
         return []
-    for column in ("relative_drop", "accuracy_cost"):  # blank where a claim does not have them
-        contrasts[column] = contrasts[column].astype(object).where(contrasts[column].notna(), "")
-    columns = ["by", "row", "versus", "left", "right", "difference", "relative_drop", "accuracy_cost", "verdict"]
-    return [f"<h2>The papers' claims, re-tested ({esc(schema.metric().name)})</h2>", table(summary(contrasts),
-            list(summary(contrasts).columns)), "<h3>Every contrast</h3>", table(contrasts, columns), note(CLAIMS_METHOD)]
+    counted = summary(contrasts)
+    return [f"<h2>The papers' claims, re-tested ({esc(schema.metric().name)})</h2>", table(counted, list(counted.columns)),
+            "<h3>Every contrast</h3>", table(shown(contrasts), CLAIMS_SHOWN), note(CLAIMS_METHOD)]
 
 
 def _leakage(frame: pd.DataFrame, schema: BoardSchema, grid: pd.DataFrame) -> pd.DataFrame:

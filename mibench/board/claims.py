@@ -40,6 +40,8 @@ HOLDS, REVERSED, FAILS, UNKNOWN = "holds", "reversed", "fails", "cannot tell"
 NONE = "none"
 COLUMNS = ["claim", "by", "row", "versus", "left", "right", "difference", "difference_lo", "difference_hi",
            "relative_drop", "relative_drop_lo", "relative_drop_hi", "accuracy_cost", "verdict"]
+SHOWN = ["by", "row", "versus", "left", "right", "difference", "relative_drop", "accuracy_cost", "verdict"]
+"""The columns a contrast is printed with (the intervals go in their cells: :func:`mibench.board.render.cell`)."""
 METHOD = (f"difference: left - right, with its {LEVEL * 100:.0f} % percentile interval over independent bootstrap "
           "draws of the two cells' means (each cell's own resampling); relative drop: of the leakage, sign x (right - "
           "left) / |right|; accuracy cost: the right row's natural accuracy minus the left's; holds: the interval "
@@ -93,6 +95,14 @@ def retest(frame: pd.DataFrame, records: Iterable[tuple[str, RunRecord]], schema
     return pd.DataFrame(out, columns=COLUMNS)
 
 
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as printed: the relative drop and the accuracy cost blank where a claim has none."""
+    table = table.copy()
+    for column in ("relative_drop", "accuracy_cost"):
+        table[column] = table[column].astype(object).where(table[column].notna(), "")
+    return table
+
+
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per claim: how many of its contrasts hold, go the other way or cannot be told."""
     if table.empty:
@@ -112,6 +122,11 @@ def _claims(registry, name: str) -> tuple:
         return ()
 
 
+def _ends(draws: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.quantile(draws, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return float(lo), float(hi)
+
+
 def _label(row: pd.Series) -> str:
     strength = row.get("strength", "")
     return f"{row['defense']}" + (f" ({strength})" if isinstance(strength, str) and strength else "") + f" x {row['attack']}"
@@ -121,8 +136,8 @@ def _contrast(left: list[RunRecord], right: list[RunRecord], m: MetricColumn, cl
     a, b = (float(np.mean([float(r.metrics.get(m.name, math.nan)) for r in recs])) for recs in (left, right))
     draws_a = resample_means(left, m, np.random.default_rng([0, 1]))
     draws_b = resample_means(right, m, np.random.default_rng([0, 2]))
-    ends = lambda x: tuple(float(e) for e in np.quantile(x, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]))  # noqa: E731
-    diff_lo, diff_hi = ends(draws_a - draws_b) if draws_a is not None and draws_b is not None else (math.nan, math.nan)
+    both = draws_a is not None and draws_b is not None
+    diff_lo, diff_hi = _ends(draws_a - draws_b) if both else (math.nan, math.nan)
     row = {"left": a, "right": b, "difference": a - b, "difference_lo": diff_lo, "difference_hi": diff_hi,
            "relative_drop": math.nan, "relative_drop_lo": math.nan, "relative_drop_hi": math.nan,
            "accuracy_cost": (float(np.mean([r.natural_acc for r in right]) - np.mean([r.natural_acc for r in left]))
@@ -140,7 +155,7 @@ def _contrast(left: list[RunRecord], right: list[RunRecord], m: MetricColumn, cl
         with np.errstate(divide="ignore", invalid="ignore"):
             drops = m.sign * (draws_b - draws_a) / np.abs(draws_b)
         row["relative_drop"] = m.sign * (b - a) / abs(b) if b else math.nan
-        row["relative_drop_lo"], row["relative_drop_hi"] = ends(drops) if np.isfinite(drops).all() else (math.nan,) * 2
+        row["relative_drop_lo"], row["relative_drop_hi"] = _ends(drops) if np.isfinite(drops).all() else (math.nan,) * 2
         cost_ok = quantified.max_accuracy_cost is None or row["accuracy_cost"] <= quantified.max_accuracy_cost
         if math.isnan(row["relative_drop_lo"]):
             row["verdict"] = UNKNOWN if cost_ok else FAILS

@@ -365,7 +365,7 @@ def costs(args: argparse.Namespace) -> int:
 def claims(args: argparse.Namespace) -> int:
     """Per claim: its contrasts' verdicts counted, then every contrast with its interval."""
     from .. import leaderboard as lb
-    from ..board.claims import METHOD, retest, summary
+    from ..board.claims import METHOD, SHOWN, retest, shown, summary
 
     folder, board = Path(args.dir), _board(args)
     frame, schema = lb.load(folder, board)
@@ -379,7 +379,4 @@ def claims(args: argparse.Namespace) -> int:
                 f"{board}: the components' claims on {metric}", args.markdown, f"verdicts counted; {METHOD}")
     if args.markdown:
         stdout.print("")
-    columns = ["by", "row", "versus", "left", "right", "difference", "relative_drop", "accuracy_cost", "verdict"]
-    for column in ("relative_drop", "accuracy_cost"):  # blank where a claim does not have them
-        table[column] = table[column].astype(object).where(table[column].notna(), "")
-    return _print_rows(table, columns, f"{board}: every contrast ({metric})", args.markdown, METHOD)
+    return _print_rows(shown(table), SHOWN, f"{board}: every contrast ({metric})", args.markdown, METHOD)
