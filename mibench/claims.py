@@ -56,6 +56,11 @@ class Defends:
     max_accuracy_cost: float | None = None
     direction = -1  # the claimed sign of (defense's leakage - none's)
 
+    @property
+    def quantified(self) -> bool:
+        """Whether the claim names a size (a relative drop, an accuracy cost), not only a direction."""
+        return bool(self.relative_drop) or self.max_accuracy_cost is not None
+
 
 @dataclass(frozen=True)
 class HelpsAttack(Defends):

@@ -49,9 +49,10 @@ METHOD = (f"difference: left - right, with its {LEVEL * 100:.0f} % percentile in
 
 
 def retest(frame: pd.DataFrame, records: Iterable[tuple[str, RunRecord]], schema: BoardSchema,
-                metric: str | None = None) -> pd.DataFrame:
+           metric: str | None = None) -> pd.DataFrame:
     """One row per contrast of every claim that the components on the board declare (see the
-    module docstring), in the order the components' claims are declared."""
+    module docstring): the defenses' (alphabetically), then the attacks', each component's claims
+    in the order it declares them."""
     from ..registries import ATTACKS, DEFENSES
 
     m = schema.metric(metric)
@@ -64,11 +65,11 @@ def retest(frame: pd.DataFrame, records: Iterable[tuple[str, RunRecord]], schema
     usual = {r["attack"]: str(r["attack_params"]) for _, r in defaults.iterrows()}
     out = []
 
-    def add(claim, by: str, left: pd.Series, right_hash: str | None, versus: str, quantified: Defends | None = None):
+    def add(claim, by: str, left: pd.Series, right_hash: str | None, versus: str):
         if right_hash is None or left["config_hash"] not in by_config or right_hash not in by_config:
             return
         out.append({"claim": claim.text, "by": by, "row": _label(left), "versus": versus,
-                    **_contrast(by_config[left["config_hash"]], by_config[right_hash], m, claim, quantified)})
+                    **_contrast(by_config[left["config_hash"]], by_config[right_hash], m, claim)})
 
     for name in sorted(rows["defense"].unique(), key=lambda d: (d != NONE, d)):
         for claim in _claims(DEFENSES, name):
@@ -84,8 +85,7 @@ def retest(frame: pd.DataFrame, records: Iterable[tuple[str, RunRecord]], schema
             for _, row in mine.sort_values(["attack", "defense_params"]).iterrows():
                 if claim.against and row["attack"] not in claim.against:
                     continue
-                quantified = claim if (claim.relative_drop or claim.max_accuracy_cost is not None) else None
-                add(claim, name, row, default_of.get((NONE, row["attack"])), f"{NONE} x {row['attack']}", quantified)
+                add(claim, name, row, default_of.get((NONE, row["attack"])), f"{NONE} x {row['attack']}")
     for name in sorted(rows["attack"].unique()):
         for claim in _claims(ATTACKS, name):
             if not isinstance(claim, Stronger):
@@ -132,7 +132,7 @@ def _label(row: pd.Series) -> str:
     return f"{row['defense']}" + (f" ({strength})" if isinstance(strength, str) and strength else "") + f" x {row['attack']}"
 
 
-def _contrast(left: list[RunRecord], right: list[RunRecord], m: MetricColumn, claim, quantified: Defends | None) -> dict:
+def _contrast(left: list[RunRecord], right: list[RunRecord], m: MetricColumn, claim: Defends | Stronger) -> dict:
     a, b = (float(np.mean([float(r.metrics.get(m.name, math.nan)) for r in recs])) for recs in (left, right))
     draws_a = resample_means(left, m, np.random.default_rng([0, 1]))
     draws_b = resample_means(right, m, np.random.default_rng([0, 2]))
@@ -147,7 +147,7 @@ def _contrast(left: list[RunRecord], right: list[RunRecord], m: MetricColumn, cl
     claimed = claim.direction if isinstance(claim, Defends) else 1
     if math.isnan(diff_lo):
         row["verdict"] = UNKNOWN
-    elif quantified is None:
+    elif not (isinstance(claim, Defends) and claim.quantified):
         on_side = (leak_lo > 0) if claimed > 0 else (leak_hi < 0)
         other = (leak_hi < 0) if claimed > 0 else (leak_lo > 0)
         row["verdict"] = HOLDS if on_side else REVERSED if other else UNKNOWN
@@ -156,11 +156,11 @@ def _contrast(left: list[RunRecord], right: list[RunRecord], m: MetricColumn, cl
             drops = m.sign * (draws_b - draws_a) / np.abs(draws_b)
         row["relative_drop"] = m.sign * (b - a) / abs(b) if b else math.nan
         row["relative_drop_lo"], row["relative_drop_hi"] = _ends(drops) if np.isfinite(drops).all() else (math.nan,) * 2
-        cost_ok = quantified.max_accuracy_cost is None or row["accuracy_cost"] <= quantified.max_accuracy_cost
+        cost_ok = claim.max_accuracy_cost is None or row["accuracy_cost"] <= claim.max_accuracy_cost
         if math.isnan(row["relative_drop_lo"]):
             row["verdict"] = UNKNOWN if cost_ok else FAILS
-        elif not cost_ok or row["relative_drop_hi"] < quantified.relative_drop:
+        elif not cost_ok or row["relative_drop_hi"] < claim.relative_drop:
             row["verdict"] = FAILS
         else:
-            row["verdict"] = HOLDS if row["relative_drop_lo"] >= quantified.relative_drop else UNKNOWN
+            row["verdict"] = HOLDS if row["relative_drop_lo"] >= claim.relative_drop else UNKNOWN
     return row
