@@ -116,6 +116,13 @@ def test_a_cell_without_an_interval_cannot_tell_and_directions_follow_the_metric
     frame, recs, schema = _board(tmp_path / "two", records)
     row = retest(frame, recs, schema, "leak_score").iloc[0]
     assert (row["difference"], row["verdict"]) == (8.0, HOLDS)
+    # a quantified claim on it: the leakage's relative drop is (9.5 - 1.5) / 1.5, positive
+    records += [_record("calor", "plg", s, [0.0, 0.0], leak=9.0 + s) for s in (0, 1)]
+    frame, recs, schema = _board(tmp_path / "three", records)
+    table = retest(frame, recs, schema, "leak_score")
+    row = table[table["claim"].str.startswith("attack accuracy down by over 40 %")].iloc[0]
+    assert row["relative_drop"] == pytest.approx(8.0 / 1.5) and row["relative_drop_lo"] > 0.4
+    assert row["verdict"] == HOLDS
 
 
 def test_the_cli_prints_the_verdicts_and_refuses_a_board_without_contrasts(tmp_path, capsys):
