@@ -71,6 +71,7 @@ def aggregate(records: list[tuple[str, RunRecord]]) -> pd.DataFrame:
         row: dict[str, Any] = {
             "suite": spec["suite"], "profile": spec["profile"], "defense": spec["defense"],
             "attack": spec["attack"], "control": first.control, "config_hash": config_hash, "strength": first.strength,
+            "variant": first.variant,
             "n_seeds": len(recs), "seeds": " ".join(str(r.spec["seed"]) for r in recs),
             UTILITY: _mean([r.natural_acc for r in recs]), "evaluator_acc": _mean([r.evaluator_acc for r in recs]),
         }
@@ -114,8 +115,9 @@ def read_board(csv_path: Path) -> pd.DataFrame:
         raise LeaderboardError(f"no leaderboard at {csv_path}; run `mibench run ... --leaderboard-dir {csv_path.parent}`"
                                f"{_existing(csv_path.parent)}")
     frame = pd.read_csv(csv_path)
-    if "strength" in frame.columns:  # empty for defenses without a ladder (CSV reads it as NaN)
-        frame["strength"] = frame["strength"].astype(object).fillna("")
+    for label in ("strength", "variant"):  # empty without a ladder / for a default run (CSV reads it as NaN)
+        if label in frame.columns:
+            frame[label] = frame[label].astype(object).fillna("")
     missing = [c for c in IDENTITY if c not in frame.columns]
     if missing:
         raise LeaderboardError(
@@ -177,6 +179,9 @@ def build(folder: Path, board: str) -> Path:
     folder = Path(folder)
     if (folder / f"{board}.csv").exists():
         read_board(folder / f"{board}.csv")
+    elif not any(records_dir(folder, board).glob("*.json")):
+        raise LeaderboardError(f"no records of board {board!r} in {records_dir(folder, board)}, so no board to build; "
+                               f"`mibench run ... --leaderboard-dir {folder}` writes them{_existing(folder)}")
     atomic_write_text(folder / f"{board}.csv", built(folder, board))
     return folder / f"{board}.csv"
 

@@ -47,6 +47,7 @@ class RunRecord:
     metric_specs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     primary_metric: str = "attack_acc_top1"
     strength: str = ""  # the defense's strength knob and its value ("beta=0.2"; empty without a ladder)
+    variant: str = ""  # what else the run set away from the suite ("defense.inference=mean"; mibench.spec.variant)
     components: dict[str, Any] = dataclasses.field(default_factory=dict)
     profile: dict[str, Any] = dataclasses.field(default_factory=dict)
     target_arch: str = ""

@@ -32,7 +32,7 @@ from .leaderboard import add_record, board_name, check_board_file
 from .progress import timed_spans
 from .records import RunRecord, quantize, versions, write_run_folder
 from .registries import ATTACKS, DEFENSES, EVALUATORS, PRIORS, SUITES
-from .spec import RunSpec
+from .spec import RunSpec, resolve, variant
 from .stage_hashes import module_sha256, tree_sha256
 from .suite import Suite
 
@@ -219,7 +219,7 @@ class Pipeline:
             natural_acc=prep.target.accuracy, evaluator_acc=prep.judge.accuracy,
             evaluator_acc_private=prep.judge.extra["accuracy_private"],
             metric_specs={m.name: dataclasses.asdict(m) for ev in self.evaluators for m in ev.metrics},
-            primary_metric=self.suite.primary_metric, strength=self._strength(),
+            primary_metric=self.suite.primary_metric, strength=self._strength(), variant=self._variant(),
             components={"suite": described(SUITES, self.suite),
                         # a stochastic target's other accuracies (MID's natural_acc_mean), beside natural_acc
                         "defense": {**described(DEFENSES, self.defense), **prep.target.extra},
@@ -248,6 +248,11 @@ class Pipeline:
         if ladder is None:
             return ""
         return ";".join(f"{k}={self.spec.defense_params[k]}" for k in ladder.knob.split(","))
+
+    def _variant(self) -> str:
+        s = self.spec
+        knobs = tuple(self.defense.ladder.knob.split(",")) if self.defense.ladder else ()
+        return variant(s, resolve(s.suite, s.defense, s.attack, s.profile, control=s.control), knobs)
 
     def run_folder(self) -> Path:
         s = self.spec

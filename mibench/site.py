@@ -122,7 +122,7 @@ def landing_section(board: str, frame: pd.DataFrame, schema: BoardSchema, has_fr
 def board_page(board: str, frame: pd.DataFrame, schema: BoardSchema, records: dict[str, list[RunRecord]],
                grids: dict[str, list[tuple[int, str]]], has_frontier: bool) -> str:
     primary = schema.metric()
-    cols = [c for c in schema.shown() if c in frame.columns]
+    cols = schema.shown_in(frame)
     link = {"page": lambda r: f'<a href="rows/{esc(board)}/{esc(r["config_hash"])}.html">open</a>',
             "grid": lambda r: _thumbs(grids[r["config_hash"]][:1])}
 
@@ -215,7 +215,8 @@ def row_page(board: str, row: pd.Series, schema: BoardSchema, records: list[RunR
              grids: list[tuple[int, str]]) -> str:
     """A configuration's page: components, metrics with intervals, per seed, grids, config, provenance."""
     root = "../../"
-    strength = f" ({row['strength']})" if str(row.get("strength", "")) else ""
+    labels = "; ".join(s for s in (str(row.get(c, "") or "") for c in ("strength", "variant")) if s and s != "nan")
+    strength = f" ({labels})" if labels else ""
     title = f"{row['defense']}{strength} x {row['attack']}{' (control)' if row['control'] else ''}"
     parts = [f"<h1>{esc(title)}</h1>",
              f'<p class="note">Board <a href="{root}{esc(board)}.html#defense={esc(row["defense"])}&amp;attack='

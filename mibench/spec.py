@@ -57,6 +57,22 @@ class RunSpec:
 WEIGHT_ROLES = ("target", "evaluator")
 
 
+def variant(spec: RunSpec, default: RunSpec, knobs: tuple[str, ...] = ()) -> str:
+    """What ``spec`` sets away from ``default`` (the same suite, defense, attack, profile and control
+    resolved without overrides), in ``--set`` spelling: ``group.param=value`` joined by ``;``, sorted,
+    with imported files as ``weights.<role>=<sha256 prefix>``. The defense parameters in ``knobs``
+    (its ladder's, which the strength column shows) are left out; empty for a default run."""
+    groups = {"suite": (spec.suite_params, default.suite_params),
+              "defense": ({k: v for k, v in spec.defense_params.items() if k not in knobs}, default.defense_params),
+              "attack": (spec.attack_params, default.attack_params),
+              **{f"evaluator.{e}": (p, default.evaluator_params.get(e, {})) for e, p in spec.evaluator_params.items()},
+              **{f"prior.{n}": (p, default.prior_params.get(n, {})) for n, p in spec.prior_params.items()}}
+    changed = [f"{group}.{k}={v}" for group, (params, usual) in groups.items()
+               for k, v in params.items() if k not in usual or usual[k] != v]
+    changed += [f"weights.{role}={sha[:12]}" for role, sha in spec.weights.items()]
+    return ";".join(sorted(changed))
+
+
 def control_attacks(suite) -> list[str]:
     """The attacks with a control row on ``suite``: those the suite declares a control for, and the
     registered control-only attacks (a name two distributions register is left out: selecting it fails)."""

@@ -12,7 +12,7 @@ from mibench import board, regression
 from mibench import leaderboard as lb
 from mibench.board.intervals import interval
 from mibench.board.schema import BoardSchema, MetricColumn
-from mibench.board.views import AT_FLOOR, NEAR_FLOOR, floor, tied_ranks
+from mibench.board.views import AT_FLOOR, NEAR_FLOOR, default_rows, floor, tied_ranks
 from mibench.cli import main
 from mibench.errors import LeaderboardError
 from mibench.records import RunRecord
@@ -192,3 +192,11 @@ def test_a_board_mixing_two_judges_is_an_error_naming_both():
     with pytest.raises(LeaderboardError, match=r"h1 \(a.json\); h2 \(c.json\)"):
         BoardSchema.from_records(trained)
     BoardSchema.from_records(trained[:2])  # a record without the checksum mixes with nothing
+
+
+def test_a_row_whose_component_cannot_be_resolved_is_left_out_with_a_warning_naming_why(caplog):
+    frame = pd.DataFrame([_row("none", "plg", 0.5), {**_row("none", "plg", 0.4), "defense": "gone-plugin"}])
+    with caplog.at_level("WARNING"):
+        kept = default_rows(frame)
+    assert kept["defense"].tolist() == ["none"]
+    assert "gone-plugin x plg: left out of the views of default rows" in caplog.text and "gone-plugin" in caplog.text

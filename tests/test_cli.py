@@ -42,6 +42,7 @@ def test_run_show_and_check_a_leaderboard(tmp_path, capsys):
     assert len(frame) == 1 and frame.defense[0] == "calor"
     record = json.loads((boards / frame.records[0]).read_text())
     assert record["spec"]["attack_params"]["inversion_steps"] == 2
+    assert record["variant"] == frame.variant[0] == "attack.inversion_steps=2"  # what --set changed, on the row
     by_class = record["per_class"]["attack_acc_top1"]  # every attacked class; equal shares, so their mean is top-1
     assert sorted(by_class, key=int) == [str(c) for c in record["budget"]["classes"]]
     assert sum(by_class.values()) / len(by_class) == pytest.approx(record["metrics"]["attack_acc_top1"])
@@ -52,6 +53,7 @@ def test_run_show_and_check_a_leaderboard(tmp_path, capsys):
     assert main([*show, "--defenses", "none,calor"]) == 0
     table = capsys.readouterr().out
     assert "| calor |" in table and "attack_queries" in table
+    assert " variant " in table.splitlines()[0] and "| attack.inversion_steps=2 |" in table
     assert main([*show, "--defenses", "none"]) == 0
     assert "| calor |" not in capsys.readouterr().out
     assert main([*show, "--per-class"]) == 0
@@ -157,3 +159,11 @@ def test_a_flag_of_another_leaderboard_action_is_an_argparse_error(capsys):
         with pytest.raises(SystemExit) as exit:
             main(argv)
         assert exit.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_build_without_records_is_an_error_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "mnist-quick.csv").write_text("suite,profile,defense,attack,control,config_hash\n")
+    assert main(["leaderboard", "build", "--dir", str(tmp_path)]) == 2  # the full board: no records, no CSV
+    err = capsys.readouterr().err
+    assert f"no records of board 'mnist' in {tmp_path / 'records' / 'mnist'}" in err and "Boards in" in err
+    assert not (tmp_path / "mnist.csv").exists()

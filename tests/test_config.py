@@ -8,7 +8,7 @@ from mibench.cli import main
 from mibench.components import param, resolve_params, scale_budget
 from mibench.errors import ConfigError
 from mibench.registries import SUITES
-from mibench.spec import resolve
+from mibench.spec import resolve, variant
 from mibench.suite import Profile
 
 from conftest import RECIPE, TinySuite
@@ -96,3 +96,17 @@ def test_control_needs_a_declared_control(monkeypatch):
     monkeypatch.setattr(TinySuite, "controls", {})
     with pytest.raises(ConfigError, match="declares no control for attack 'plg'"):
         resolve("tiny", "none", "plg", "quick", control=True)
+
+
+def test_variant_names_what_a_run_sets_away_from_the_suite_in_set_spelling():
+    default = resolve("mnist", "mid", "plg", "full")
+    assert variant(default, default, ("beta",)) == ""
+    changed = resolve("mnist", "mid", "plg", "full", overrides={
+        "defense": {"beta": 0.01, "inference": "mean"}, "attack": {"inversion_steps": 37},
+        "evaluator.fid": {"subset": "successful"}})
+    assert variant(changed, default, ("beta",)) == "attack.inversion_steps=37;defense.inference=mean;evaluator.fid.subset=successful"
+    assert "defense.beta=0.01" in variant(changed, default)  # a ladder point's knob is the strength column's
+    control = resolve("mnist", "none", "plg", "full", control=True)
+    assert variant(control, resolve("mnist", "none", "plg", "full", control=True)) == ""  # the control's own settings
+    imported = dataclasses.replace(default, weights={"evaluator": "ab" * 32})
+    assert variant(imported, default, ("beta",)) == "weights.evaluator=abababababab"

@@ -24,11 +24,11 @@ from .provenance import check_one_protocol
 UTILITY = "natural_acc"
 """The defended target's accuracy on private_test: the utility axis of every view, checked absolutely."""
 IDENTITY = ["suite", "profile", "defense", "attack", "control", "config_hash"]
-HEAD = ["strength", "n_seeds", "seeds", UTILITY, "evaluator_acc"]
+HEAD = ["strength", "variant", "n_seeds", "seeds", UTILITY, "evaluator_acc"]
 PROVENANCE = ["target_arch", "evaluator", "defense_params", "attack_params", "n_classes", "n_per_class",
               "budget_seeds", "attack_queries", "defense_version", "attack_version", "mibench_version",
               "torch_version", "threads", "cpu_capability", "device", "git_commit", "runtime_s", "records"]
-SHOWN_FIRST = ["defense", "strength", "attack", "control", "n_seeds", UTILITY]
+SHOWN_FIRST = ["defense", "strength", "variant", "attack", "control", "n_seeds", UTILITY]
 SHOWN_AFTER_METRICS = ["attack_queries"]
 SD, LO, HI = "_sd", "_lo", "_hi"
 """Suffixes of a number metric's companion columns: sd over run seeds, 95 % interval (mibench.board.intervals)."""
@@ -150,6 +150,11 @@ class BoardSchema:
         queries, and the text metrics that qualify them."""
         texts = [m.name for m in self.metrics if not m.number and not m.diagnostic]
         return SHOWN_FIRST + self.names() + SHOWN_AFTER_METRICS + texts
+
+    def shown_in(self, frame) -> list[str]:
+        """:meth:`shown`, less the columns ``frame`` lacks and a ``variant`` column that no row fills."""
+        return [c for c in self.shown() if c in frame.columns
+                and (c != "variant" or frame[c].astype(str).replace("nan", "").ne("").any())]
 
     def checked(self) -> list[str]:
         """The columns ``leaderboard check`` compares: the utility, then every headline metric."""

@@ -20,6 +20,7 @@ neither beats the control. A cell without an interval is compared by its mean.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pandas as pd
@@ -27,6 +28,8 @@ import pandas as pd
 from ..records import RunRecord
 from .render import cell
 from .schema import HI, LO, SD, UTILITY, BoardSchema, MetricColumn
+
+log = logging.getLogger(__name__)
 
 CONTROL = "(control)"
 WORST_CASE_NOTE = ("attacks k/N: the defense met k of the board's N attacks; a defense that missed some ranks after "
@@ -57,7 +60,8 @@ def default_rows(frame: pd.DataFrame) -> pd.DataFrame:
         if key(row) not in resolved:
             try:
                 resolved[key(row)] = resolve(*key(row)[:4], control=key(row)[4])
-            except MibenchError:  # a component no longer registered here
+            except MibenchError as exc:  # a component not registered here, or failing to load
+                log.warning("%s x %s: left out of the views of default rows: %s", row["defense"], row["attack"], exc)
                 resolved[key(row)] = None
         return resolved[key(row)]
 

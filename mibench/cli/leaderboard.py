@@ -154,7 +154,7 @@ def show(args: argparse.Namespace) -> int:
     if args.per_class is not None:
         return _show_per_class(folder, board, args.per_class or schema.metric().name, args)
     title = f"leaderboard {board} ({protocol(r for _, r in lb.read_records(folder, board))})"
-    return _print_rows(frame, [c for c in schema.shown() if c in frame.columns], title, args.markdown, caption=METHOD)
+    return _print_rows(frame, schema.shown_in(frame), title, args.markdown, caption=METHOD)
 
 
 def _kept(frame, args: argparse.Namespace):
