@@ -17,7 +17,7 @@ from mibench.errors import LeaderboardError
 from mibench.frontier_figure import plot
 from mibench.leaderboard import load, read_board
 from mibench.runner import Pipeline, RunOptions
-from mibench.site import build_site
+from mibench.site import build_site, row_page
 from mibench.spec import resolve
 from mibench.webpage import heatmap, paper_link
 
@@ -83,6 +83,15 @@ def test_a_row_page_has_its_grids_metrics_with_intervals_components_config_and_p
     assert "<h2>Configuration</h2>" in page and "&quot;attack_params&quot;" in page
     assert "<td>git_commit</td>" in page and "<td>torch_version</td>" in page
     assert f'href="../../{BOARD}.html#defense=none&amp;attack=plg"' in page
+
+
+def test_a_variant_rows_page_says_in_its_title_what_was_set(site):
+    root, _ = site
+    frame, schema = load(root / "boards", BOARD)
+    row = frame[frame.defense == "calor"].iloc[0].copy()
+    assert row["variant"] == "" and "<h1>calor (rank=3;ca=True) x plg</h1>" in row_page(BOARD, row, schema, [], [])
+    row["variant"] = "defense.ca_lr=0.5"
+    assert "<h1>calor (rank=3;ca=True; defense.ca_lr=0.5) x plg</h1>" in row_page(BOARD, row, schema, [], [])
 
 
 def test_the_documents_are_pages_whose_links_and_anchors_work(site):
