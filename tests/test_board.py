@@ -181,6 +181,11 @@ def test_per_class_results_are_averaged_over_seeds_and_records_without_them_are_
     assert len(frame) == 1 and frame.n_seeds[0] == 2
     assert frame.loc[0, ["0", "1", "10"]].tolist() == [0.75, 0.5, 0.5]
     assert board.per_class(records, "attack_acc_top5").empty
+    variant = ("c", RunRecord(**{**vars(record(0, 0.5, 1.0, config="c3")), "variant": "defense.inference=mean",
+                                 "per_class": {"attack_acc_top1": rows[0][1]}}))
+    labelled = board.per_class([*records, variant], "attack_acc_top1")  # a --set row says what was set
+    assert labelled.columns.tolist()[:3] == ["defense", "strength", "variant"]
+    assert labelled.variant.tolist() == ["", "defense.inference=mean"]
 
     old[1].spec["suite"] = "tiny"  # a registered suite, for the command line
     lb.add_record(tmp_path, old[1])

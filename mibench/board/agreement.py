@@ -26,6 +26,7 @@ from ..registries import EVALUATORS
 from ..rejudge import Judges, read_all, select
 from ..runner import RunOptions, resolve_device
 from ..spec import RunSpec
+from .schema import LABEL
 
 COLUMNS = ("reconstructions", "first_successes", "rejected_by_second")
 
@@ -65,7 +66,7 @@ def agreement(folder: Path, board: str, first: str, second: str, options: RunOpt
         if missing:
             raise ConfigError(f"evaluator {missing[0]!r} gave no verdicts: {ctx.notes.get(missing[0], 'no note')}")
         counts.setdefault(rec.config_hash, Counts()).add(verdicts[first], verdicts[second])
-    frame = aggregate(records)[["defense", "strength", "attack", "control", "config_hash", "n_seeds"]]
+    frame = aggregate(records)[[*LABEL, "config_hash", "n_seeds"]]
     for column in COLUMNS:
         frame[column] = [getattr(counts[h], column) for h in frame["config_hash"]]
     frame["rejected_share"] = frame["rejected_by_second"] / frame["first_successes"].where(frame["first_successes"] > 0)

@@ -28,7 +28,9 @@ HEAD = ["strength", "variant", "n_seeds", "seeds", UTILITY, "evaluator_acc"]
 PROVENANCE = ["target_arch", "evaluator", "defense_params", "attack_params", "n_classes", "n_per_class",
               "budget_seeds", "attack_queries", "defense_version", "attack_version", "mibench_version",
               "torch_version", "threads", "cpu_capability", "device", "git_commit", "runtime_s", "records"]
-SHOWN_FIRST = ["defense", "strength", "variant", "attack", "control", "n_seeds", UTILITY]
+LABEL = ["defense", "strength", "variant", "attack", "control"]
+"""What names a row for a reader: every view that lists rows starts with these (``variant`` only where a row has one)."""
+SHOWN_FIRST = [*LABEL, "n_seeds", UTILITY]
 SHOWN_AFTER_METRICS = ["attack_queries"]
 SD, LO, HI = "_sd", "_lo", "_hi"
 """Suffixes of a number metric's companion columns: sd over run seeds, 95 % interval (mibench.board.intervals)."""
@@ -153,12 +155,18 @@ class BoardSchema:
 
     def shown_in(self, frame) -> list[str]:
         """:meth:`shown`, less the columns ``frame`` lacks and a ``variant`` column that no row fills."""
-        return [c for c in self.shown() if c in frame.columns
-                and (c != "variant" or frame[c].astype(str).replace("nan", "").ne("").any())]
+        return present(frame, self.shown())
 
     def checked(self) -> list[str]:
         """The columns ``leaderboard check`` compares: the utility, then every headline metric."""
         return [UTILITY, *self.names()]
+
+
+def present(frame, columns: list[str]) -> list[str]:
+    """``columns`` less those ``frame`` lacks and a ``variant`` column that no row fills (a board of
+    default runs and ladder points has nothing to say there)."""
+    return [c for c in columns if c in frame.columns
+            and (c != "variant" or frame[c].fillna("").astype(str).ne("").any())]
 
 
 def judge_of(rec: RunRecord) -> tuple[str, tuple[tuple[str, str], ...]]:

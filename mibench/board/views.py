@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..records import RunRecord
 from .render import cell
-from .schema import HI, LO, SD, UTILITY, BoardSchema, MetricColumn
+from .schema import HI, LABEL, LO, SD, UTILITY, BoardSchema, MetricColumn, present
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +197,9 @@ def per_class(records: list[tuple[str, RunRecord]], metric: str) -> pd.DataFrame
         first = recs[0]
         by_class = pd.DataFrame([r.per_class[metric] for r in recs]).mean()
         classes.update(by_class.index)
-        rows.append({"defense": first.spec["defense"], "strength": first.strength, "attack": first.spec["attack"],
-                     "control": first.control, "config_hash": config_hash, "n_seeds": len(recs), **by_class.to_dict()})
-    columns = ["defense", "strength", "attack", "control", "config_hash", "n_seeds", *sorted(classes, key=int)]
+        label = dict(zip(LABEL, (first.spec["defense"], first.strength, first.variant, first.spec["attack"],
+                                 first.control)))
+        rows.append({**label, "config_hash": config_hash, "n_seeds": len(recs), **by_class.to_dict()})
+    columns = present(pd.DataFrame(rows, columns=LABEL), LABEL) + ["config_hash", "n_seeds", *sorted(classes, key=int)]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values(["control", "attack", "defense", "config_hash"], kind="stable").reset_index(drop=True)

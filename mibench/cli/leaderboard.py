@@ -325,6 +325,7 @@ def agreement(args: argparse.Namespace) -> int:
     """Per row and per attack: the first evaluator's successes and how many the second rejects."""
     from .. import leaderboard as lb
     from ..board.agreement import agreement as compare, by_attack
+    from ..board.schema import LABEL, present
     from ..board.views import default_rows
 
     names = [n.strip() for n in args.evaluators.split(",") if n.strip()]
@@ -336,8 +337,8 @@ def agreement(args: argparse.Namespace) -> int:
     frame = compare(folder, board, *names, _common.run_options(args, out=Path(".")), rows)
     first, second = names
     caption = f"of the reconstructions {first} counts as successes, those {second} rejects"
-    columns = ["defense", "strength", "attack", "control", "n_seeds", "reconstructions", "first_successes",
-               "rejected_by_second", "rejected_share"]
+    columns = present(frame, [*LABEL, "n_seeds", "reconstructions", "first_successes", "rejected_by_second",
+                              "rejected_share"])
     _print_rows(frame, columns, f"{board}: {first} vs {second}, per row", args.markdown, caption)
     if args.markdown:
         stdout.print("")
