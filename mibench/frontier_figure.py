@@ -57,6 +57,8 @@ def figure(board: pd.DataFrame, schema: BoardSchema, attack: str, title: str):
     import matplotlib.pyplot as plt
 
     rows = board[(board["attack"] == attack)]
+    if "variant" in rows.columns:  # a --set variant is not a point of its defense's ladder
+        rows = rows[rows["variant"].fillna("").astype(str) == ""]
     control = rows[rows["control"].astype(str) == "True"]
     rows = rows[rows["control"].astype(str) != "True"]
     if rows.empty:

@@ -155,6 +155,21 @@ def test_the_mnist_figure_is_readable_labels_apart_lines_in_ladder_order_and_the
         plt.close(fig)
 
 
+def test_a_variant_row_is_not_drawn_as_a_point_of_its_defenses_ladder():
+    import matplotlib.pyplot as plt
+
+    frame, schema = load(BOARDS, "mnist")
+    calor = frame[(frame.attack == "plg") & (frame.defense == "calor") & ~frame.control.astype(bool)]
+    variant = calor.iloc[[0]].assign(variant="defense.ca_lr=0.5", config_hash="0" * 16, natural_acc=0.5)
+    figs = [figure(f, schema, "plg", "mnist") for f in (frame, pd.concat([frame, variant]))]
+    try:
+        lines = [next(c for c in f.axes[0].containers if c.get_label() == "calor").lines[0] for f in figs]
+        assert list(lines[1].get_xdata()) == list(lines[0].get_xdata()) and len(lines[0].get_xdata()) == len(calor)
+    finally:
+        for f in figs:
+            plt.close(f)
+
+
 def test_labels_of_points_on_top_of_each_other_spread_out_with_leader_lines():
     import matplotlib
 
