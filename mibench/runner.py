@@ -243,16 +243,16 @@ class Pipeline:
                    **({"shipped": {"targets": prep.target.shipped}} if prep.target.shipped else {})},
         )
 
+    def _knobs(self) -> tuple[str, ...]:
+        """The defense's strength knobs (its ladder's; none without a ladder)."""
+        return tuple(self.defense.ladder.knob.split(",")) if self.defense.ladder else ()
+
     def _strength(self) -> str:
-        ladder = self.defense.ladder
-        if ladder is None:
-            return ""
-        return ";".join(f"{k}={self.spec.defense_params[k]}" for k in ladder.knob.split(","))
+        return ";".join(f"{k}={self.spec.defense_params[k]}" for k in self._knobs())
 
     def _variant(self) -> str:
         s = self.spec
-        knobs = tuple(self.defense.ladder.knob.split(",")) if self.defense.ladder else ()
-        return variant(s, resolve(s.suite, s.defense, s.attack, s.profile, control=s.control), knobs)
+        return variant(s, resolve(s.suite, s.defense, s.attack, s.profile, control=s.control), self._knobs())
 
     def run_folder(self) -> Path:
         s = self.spec

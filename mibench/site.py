@@ -33,7 +33,7 @@ from .board import cell, per_class, pivot, visible, worst_case
 from .board.claims import METHOD as CLAIMS_METHOD, SHOWN as CLAIMS_SHOWN, retest, shown, summary
 from .board.intervals import METHOD
 from .board.provenance import protocol
-from .board.schema import PROVENANCE, UTILITY, BoardSchema
+from .board.schema import PROVENANCE, UTILITY, BoardSchema, present
 from .board.views import AT_FLOOR, CONTROL, NEAR_FLOOR, TIE_NOTE, WORST_CASE_NOTE, default_rows, floor, floor_note
 from .cache import atomic_write_text
 from .docs_site import DOCS, render_docs
@@ -122,7 +122,7 @@ def landing_section(board: str, frame: pd.DataFrame, schema: BoardSchema, has_fr
 def board_page(board: str, frame: pd.DataFrame, schema: BoardSchema, records: dict[str, list[RunRecord]],
                grids: dict[str, list[tuple[int, str]]], has_frontier: bool) -> str:
     primary = schema.metric()
-    cols = schema.shown_in(frame)
+    cols = present(frame, schema.shown())
     link = {"page": lambda r: f'<a href="rows/{esc(board)}/{esc(r["config_hash"])}.html">open</a>',
             "grid": lambda r: _thumbs(grids[r["config_hash"]][:1])}
 
@@ -215,7 +215,7 @@ def row_page(board: str, row: pd.Series, schema: BoardSchema, records: list[RunR
              grids: list[tuple[int, str]]) -> str:
     """A configuration's page: components, metrics with intervals, per seed, grids, config, provenance."""
     root = "../../"
-    labels = "; ".join(s for s in (str(row.get(c, "") or "") for c in ("strength", "variant")) if s and s != "nan")
+    labels = "; ".join(s for s in (str(row.get(c, "")) for c in ("strength", "variant")) if s)
     strength = f" ({labels})" if labels else ""
     title = f"{row['defense']}{strength} x {row['attack']}{' (control)' if row['control'] else ''}"
     parts = [f"<h1>{esc(title)}</h1>",

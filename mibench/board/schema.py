@@ -153,10 +153,6 @@ class BoardSchema:
         texts = [m.name for m in self.metrics if not m.number and not m.diagnostic]
         return SHOWN_FIRST + self.names() + SHOWN_AFTER_METRICS + texts
 
-    def shown_in(self, frame) -> list[str]:
-        """:meth:`shown`, less the columns ``frame`` lacks and a ``variant`` column that no row fills."""
-        return present(frame, self.shown())
-
     def checked(self) -> list[str]:
         """The columns ``leaderboard check`` compares: the utility, then every headline metric."""
         return [UTILITY, *self.names()]

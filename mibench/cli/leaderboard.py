@@ -145,6 +145,7 @@ def show(args: argparse.Namespace) -> int:
     from .. import leaderboard as lb
     from ..board.intervals import METHOD
     from ..board.provenance import protocol
+    from ..board.schema import present
 
     folder, board = Path(args.dir), _board(args)
     frame, schema = lb.load(folder, board)
@@ -154,7 +155,7 @@ def show(args: argparse.Namespace) -> int:
     if args.per_class is not None:
         return _show_per_class(folder, board, args.per_class or schema.metric().name, args)
     title = f"leaderboard {board} ({protocol(r for _, r in lb.read_records(folder, board))})"
-    return _print_rows(frame, schema.shown_in(frame), title, args.markdown, caption=METHOD)
+    return _print_rows(frame, present(frame, schema.shown()), title, args.markdown, caption=METHOD)
 
 
 def _kept(frame, args: argparse.Namespace):
