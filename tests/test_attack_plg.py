@@ -162,3 +162,30 @@ def test_the_generator_has_four_bilinear_up_blocks_and_a_1x1_output_conv():
     out = block(x, torch.zeros(2, dtype=torch.long))
     assert torch.allclose(out, F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False), atol=1e-6)
     assert not torch.allclose(out, F.interpolate(x, scale_factor=2), atol=1e-3)
+
+
+def test_the_gan_learns_and_the_inversion_reads_images_in_the_official_range():
+    """train_cgan.py:167-200 feeds D ``ToTensor`` images in [0, 1] plus U(0, 1/256); reconstruct.py and
+    train_cgan.py give the target ``G(z, y)`` itself. (Version 4 rescaled both to [-1, 1]: its
+    generator had to saturate tanh for a black background, and at width 8 it collapsed.)"""
+    attack = plg.PLGMI({"gan_width": 2, "dim_z": 8, "batch_size": 6, "n_dis": 1})
+    shape = (1, 16, 16)
+    ctx = SimpleNamespace(device=torch.device("cpu"), image_shape=shape, num_classes=3,
+                          target=SimpleNamespace(logits=lambda x: x.flatten(1)[:, :3]),
+                          public=SimpleNamespace(images=torch.zeros(20, *shape, dtype=torch.uint8)))  # black digits
+    attack.pseudo_labels = lambda ctx: {"index": torch.arange(20), "labels": torch.arange(20) % 3}
+    trainer = attack.gan_trainer(ctx)
+    fed = []
+    D = trainer.D.forward
+    trainer.D.forward = lambda x, y: fed.append(x.detach()) or D(x, y)
+    torch.manual_seed(0)
+    trainer.step()
+    real = fed[-2]  # the discriminator step scores real, then fake
+    assert 0 <= real.min() and real.max() <= 1 / 256 and real.max() > 1 / 512  # black plus U(0, 1/256)
+    G = trainer.G.eval()
+    z, y = torch.randn(4, 8), torch.arange(4) % 3
+    inverter = plg.Inverter(attack, ctx, G, z, y, torch.zeros(4, dtype=torch.long))
+    with torch.no_grad():
+        raw = G(z, y)
+    assert torch.equal(inverter.images(), raw)
+    assert torch.equal(inverter.result().images, raw.clamp(0, 1))

@@ -69,6 +69,12 @@ def test_pending_drops_the_rows_already_on_the_board(tmp_path):
 
     run(specs[0], RunOptions(device="cpu", out=tmp_path / "runs", leaderboard_dir=tmp_path / "boards"))
     assert sweep.pending(specs, tmp_path / "boards") == specs[1:]
+    # a row written by another version of its attack (fixed since) is not done: it is recomputed
+    (path, _), = read_records(tmp_path / "boards", "tiny-quick")
+    raw = json.loads((tmp_path / "boards" / path).read_text())
+    raw["components"]["attack"]["version"] = "0"
+    (tmp_path / "boards" / path).write_text(json.dumps(raw))
+    assert sweep.pending(specs, tmp_path / "boards") == specs
 
 
 class FakeRay:

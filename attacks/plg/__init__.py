@@ -8,8 +8,11 @@ Code: github.com/LetheSec/PLG-MI-Attack. White-box. Three stages (docs/protocol-
    projection discriminator): hinge loss; the generator loss adds
    ``alpha * max_margin(T(aug(G(z, y))), y)`` with ``max_margin = -l_y + max_{j != y} l_j``
    (PLG-MI eq. 5), alpha = 0.2; Adam 2e-4, betas (0, 0.9), batch 64, ``n_dis`` = 5 discriminator
-   steps per generator step (the generator step first, as in SNGAN); real images get U(0, 1/256)
-   dequantisation noise. ``aug`` is the official kornia pipeline of ``train_cgan.py:250-255``
+   steps per generator step (the generator step first, as in SNGAN). Real images are in [0, 1]
+   with U(0, 1/256) dequantisation noise (``train_cgan.py:167-200``: ``ToTensor`` then
+   ``_noise_adder``), and the generator's tanh output is used as it comes, as an image (the target,
+   the augmentation and the saved reconstructions all take ``G(z, y)`` itself): the real images
+   teach it [0, 1], and a digit's black background is tanh(0), not a saturated -1. ``aug`` is the official kornia pipeline of ``train_cgan.py:250-255``
    (:mod:`.augment`: crop, colour jitter with p = 0.5, flip, rotation with p = 0.5). The GAN
    depends on the target, so it is trained per target and cached under the target's key.
    Learning rate: constant (PLG-MI does not decay it). With alpha = 0 (a suite's control row) the
@@ -18,7 +21,7 @@ Code: github.com/LetheSec/PLG-MI-Attack. White-box. Three stages (docs/protocol-
    (lr 0.1, 600 steps) on the sum over ``inversion_views`` = 2 augmented views of the
    max-margin loss; the views follow ``reconstruct.py:66-71`` (colour jitter always, p = 1.0;
    rotation p = 0.5). All classes and seeds are optimised in one batch. The generator is in eval
-   mode. Images are returned in [0, 1] (``(G(z, y) + 1) / 2``).
+   mode. The reconstructions are ``G(z, y)``, clamped to [0, 1] as every attack's.
 
 The generator and the discriminator run in the channels-last memory format (same math; on two
 CPU cores a generator forward and backward of 64 images takes 0.045 s instead of 0.064 s at the
@@ -29,6 +32,11 @@ the official discriminator blocks (hidden width = input width, five downsampling
 official generator (four bilinear up-blocks from 16 x width features, 1x1 output convolution) and
 both networks' official initialisation. Version 3's GANs are not reused (artifacts are keyed by the
 version).
+
+Version 5: the official data range. Version 4 put real images in [-1, 1] and read images as
+``(G(z, y) + 1) / 2``, so an MNIST background had to be a saturated tanh; at the suite's width 8 its
+generator collapsed (the control's GAN drew one 6 or a grey square per class whatever z; 60-100 % of
+the board's PLG-MI reconstructions had a bright background: docs/protocol-card.md, known deviations).
 """
 
 from __future__ import annotations
@@ -72,7 +80,7 @@ def top_n_pseudo_labels(target: WhiteBox, images: torch.Tensor, top_n: int, devi
 
 class PLGMI(Attack):
     name = "plg"
-    version = "4"
+    version = "5"
     paper = "Yuan et al., Pseudo Label-Guided Model Inversion Attack via Conditional GAN, AAAI 2023"
     code = "https://github.com/LetheSec/PLG-MI-Attack"
     claims = (Stronger("kedmi", "PLG-MI recovers more private classes than KED-MI"),)
@@ -107,7 +115,7 @@ class PLGMI(Attack):
 
     def gan_trainer(self, ctx: AttackContext) -> "GanTrainer":
         pseudo = self.pseudo_labels(ctx)
-        real_x = as_float(ctx.public.images[pseudo["index"]]) * 2 - 1  # GAN space [-1, 1]
+        real_x = as_float(ctx.public.images[pseudo["index"]])  # [0, 1], as the official ToTensor
         return GanTrainer(self, ctx, real_x.to(ctx.device), pseudo["labels"].to(ctx.device))
 
     def train_gan(self, ctx: AttackContext) -> dict:
@@ -183,7 +191,7 @@ class GanTrainer:
         loss_g = hinge_generator(self.D(fake, y))
         margin = torch.zeros(())
         if self.p.alpha > 0:  # alpha = 0 (the control row): the GAN neither queries nor follows the target
-            margin = max_margin(self.ctx.target.logits(self.augment((fake + 1) / 2)), y).mean()
+            margin = max_margin(self.ctx.target.logits(self.augment(fake)), y).mean()
             loss_g = loss_g + self.p.alpha * margin
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -192,7 +200,7 @@ class GanTrainer:
             with torch.no_grad():
                 fake, y = self._fake()
             pick = torch.randint(0, len(self.real_x), (self.p.batch_size,), device=self.ctx.device)
-            real = self.real_x[pick] + torch.rand_like(self.real_x[pick]) / 128  # U(0, 1/256) in [0, 1] units
+            real = self.real_x[pick] + torch.rand_like(self.real_x[pick]) / 256  # _noise_adder: U(0, 1/256)
             loss_d = hinge_discriminator(self.D(real, self.real_y[pick]), self.D(fake, y))
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
@@ -214,7 +222,7 @@ class Inverter:
         self.gradient = ChunkedGradient(len(self.z))
 
     def images(self, rows: slice = slice(None)) -> torch.Tensor:
-        return (self.G(self.z[rows], self.y[rows]) + 1) / 2
+        return self.G(self.z[rows], self.y[rows])  # as the official reconstruct.py: no rescaling
 
     def step(self) -> float:
         size = (self.ctx.image_shape[1], self.ctx.image_shape[2])

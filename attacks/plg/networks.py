@@ -89,7 +89,7 @@ class Generator(nn.Module):
         self.out_conv = nn.Conv2d(widths[-1], channels, 1)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1]."""
+        """tanh output in [-1, 1], used as an image as it comes (PLG-MI trains it on [0, 1] images)."""
         h = self.fc(z).view(len(z), -1, self.bottom, self.bottom)
         for block in self.blocks:
             h = block(h, y)
