@@ -49,9 +49,16 @@ def read_records(folder: Path, board: str) -> list[tuple[str, RunRecord]]:
 def finished(folder: Path, board: str) -> set[tuple[str, int]]:
     """(config hash, seed) of every run on the board that the installed components would write: what
     a resumed frontier or sweep skips. A record of another component version (an attack fixed since,
-    say) is not finished: the sweep recomputes it and the new record replaces it (same file name)."""
+    say) is not finished (:func:`outdated`): the sweep recomputes it and the new record replaces it
+    (same file name)."""
+    return {(r.config_hash, r.spec["seed"]) for _, r in read_records(folder, board)} - outdated(folder, board)
+
+
+def outdated(folder: Path, board: str) -> set[tuple[str, int]]:
+    """(config hash, seed) of every run on the board written by another version of one of its
+    components than the installed one."""
     from .board.provenance import version_differences
-    return {(r.config_hash, r.spec["seed"]) for _, r in read_records(folder, board) if not version_differences(r)}
+    return {(r.config_hash, r.spec["seed"]) for _, r in read_records(folder, board) if version_differences(r)}
 
 
 def _params(params: dict[str, Any]) -> str:

@@ -75,6 +75,9 @@ def test_pending_drops_the_rows_already_on_the_board(tmp_path):
     raw["components"]["attack"]["version"] = "0"
     (tmp_path / "boards" / path).write_text(json.dumps(raw))
     assert sweep.pending(specs, tmp_path / "boards") == specs
+    from mibench.cli._common import replacing
+    assert replacing(specs, tmp_path / "boards") == " (1 replacing records of older component versions)"
+    assert replacing(specs[1:], tmp_path / "boards") == ""
 
 
 class FakeRay:

@@ -168,3 +168,14 @@ def run_options(args: argparse.Namespace, **overrides):
     if "out" not in overrides:
         values["out"] = Path(args.out)
     return RunOptions(**{**values, **overrides})
+
+
+def replacing(specs: Sequence[Any], board_dir: Path) -> str:
+    """`` (K replacing records of older component versions)`` for the runs of ``specs`` whose record is on
+    the board but was written by another version of a component; empty when there are none."""
+    if not specs:
+        return ""
+    from ..leaderboard import board_name, outdated
+    old = outdated(board_dir, board_name(specs[0].suite, specs[0].profile))
+    k = sum((s.config_hash, s.seed) in old for s in specs)
+    return f" ({k} replacing records of older component versions)" if k else ""

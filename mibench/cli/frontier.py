@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     board_dir = pipeline.leaderboard_dir()
     todo = pending(points, board_dir)
     console.print(f"[bold]mibench frontier[/] {args.suite}/{args.profile} x {args.attack}: {len(points)} runs, "
-                  f"{len(points) - len(todo)} already on the board, {len(todo)} to run")
+                  f"{len(points) - len(todo)} already on the board, {len(todo)} to run"
+                  f"{_common.replacing([p.spec for p in todo], board_dir)}")
     for point in todo if args.dry_run else []:
         stdout.print(f"{point.defense} {point.overrides or '(default)'} seed {point.spec.seed} "
                      f"config {point.spec.config_hash}", markup=False, highlight=False)

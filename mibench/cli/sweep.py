@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     todo = pending(specs, pipeline.leaderboard_dir())
     prepare, _ = jobs(todo)
     console.print(f"[bold]mibench sweep[/] {args.suite}/{args.profile}: {len(specs)} rows, {len(specs) - len(todo)} "
-                  f"already on the board, {len(todo)} to run after {len(prepare)} prepare tasks")
+                  f"already on the board, {len(todo)} to run{_common.replacing(todo, pipeline.leaderboard_dir())} "
+                  f"after {len(prepare)} prepare tasks")
     if args.dry_run:
         for spec in todo:
             stdout.print(f"{label(spec)} config {spec.config_hash}", markup=False, highlight=False)
