@@ -23,15 +23,17 @@ has. The floor is the larger of a fixed one (half a point of natural accuracy, t
 worth ``2 / (N n)`` of a fraction, 5 % of a distance or score) and twice the largest deviation of a
 row mean measured in another float environment (``_derived.perturbed`` of ``tolerances.json``,
 below). ``allowed`` is the smallest change of the row's mean the check detects; ``leaderboard check
---explain`` prints it per row and metric. A row of one seed has no spread: it gets the board's
-tolerance, scaled to its seeds.
+--explain`` prints it per row and metric. A row of one seed has no spread: it gets the tolerance
+derived from the rows of its attack (``_by_attack``; the board's when its attack has no row of
+several seeds), scaled to its seeds: how much a seed moves is the attack's (a GAN attack's seeds
+differ far more than a deterministic one's), so the board-wide worst case would catch nothing.
 
 Which metrics are checked, and whether absolutely (fractions, natural accuracy) or relatively
 (distances, scores), comes from the board's :class:`~mibench.board.schema.BoardSchema`.
 
 ``tolerances.json`` holds the board-wide tolerances, *derived* from the board's own records by
 :func:`derive_tolerances`: ``max(floor, K * sqrt(2 / n) * sd_max)`` with ``sd_max`` the largest
-sd of any row (what a one-seed row gets), widened by ``derive_tolerances(..., perturbed=records)``
+sd of any row, and the same per attack over its rows (``_by_attack``: what a one-seed row gets), widened by ``derive_tolerances(..., perturbed=records)``
 to at least twice the largest deviation of a row's mean among records of the same rows recomputed
 in another float environment (``mibench leaderboard check --keep DIR`` under, e.g., another thread
 count or kernel set; the deviations are kept under ``_derived.perturbed``, the floor above). Every
@@ -117,6 +119,25 @@ def derive_tolerances(folder: Path, board: str, perturbed: list[tuple[str, RunRe
         raise LeaderboardError(f"board {board!r}: no row has 2 or more seeds, so no spread can be measured; "
                                f"run each configuration with --seed 0, 1 and 2")
     n = int(frame.n_seeds.min())
+    out, spread = _spread_tolerances(frame, schema, n)
+    by_attack = {str(attack): _spread_tolerances(rows.reset_index(drop=True), schema, n)[0]
+                 for attack, rows in frame.groupby("attack")}
+    derived = {"rule": f"max(floor, {K} * sqrt(2/{n}) * sd_max); see mibench/regression.py",
+               "seeds_per_row": n, "rows": len(frame), "spread": spread,
+               "rows_with_fewer_seeds": f"{len(board_frame) - len(frame)}: checked with their attack's tolerances "
+                                        f"(`_by_attack`, else the board's) x sqrt({n} / n_seeds)"}
+    if perturbed:
+        derived["perturbed"] = seen = _widen(out, board_frame, perturbed)  # every rerun row, one seed or more
+        for tolerances in by_attack.values():
+            _floor(tolerances, seen)
+    out["_by_attack"] = by_attack
+    out["_derived"] = derived
+    return out
+
+
+def _spread_tolerances(frame: pd.DataFrame, schema: BoardSchema, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per checked metric, ``max(floor, K * sqrt(2 / n) * sd_max)`` over the rows of ``frame`` (rows of
+    2 or more seeds), and the spread it came from."""
     per_seed = frame.n_per_class * frame.n_classes  # reconstructions of one run
     images = int(per_seed.min()) * n
     out: dict[str, Any] = {}
@@ -135,13 +156,15 @@ def derive_tolerances(folder: Path, board: str, perturbed: list[tuple[str, RunRe
             floor = UTILITY_FLOOR if column is None else 2 / images
             out[metric] = {"abs": round(max(floor, K * math.sqrt(2 / n) * float(sd.max())), 4)}
             spread[metric] = {"sd_max": round(float(sd.max()), 4)}  # fractions: at least binomial
-    derived = {"rule": f"max(floor, {K} * sqrt(2/{n}) * sd_max); see mibench/regression.py",
-               "seeds_per_row": n, "rows": len(frame), "spread": spread,
-               "rows_with_fewer_seeds": f"{len(board_frame) - len(frame)}: checked with the tolerances x sqrt({n} / n_seeds)"}
-    if perturbed:
-        derived["perturbed"] = _widen(out, board_frame, perturbed)  # every rerun row, one seed or more
-    out["_derived"] = derived
-    return out
+    return out, spread
+
+
+def _floor(out: dict[str, Any], seen: dict[str, Any]) -> None:
+    """Widen ``out`` to twice the deviations ``seen`` in another float environment (:func:`_widen`'s)."""
+    for metric, tol in out.items():
+        if isinstance(seen.get(metric), (int, float)):
+            key = "rel" if "rel" in tol else "abs"
+            tol[key] = round(max(tol[key], 2 * seen[metric]), 4)
 
 
 def _widen(out: dict[str, Any], committed: pd.DataFrame, perturbed: list[tuple[str, RunRecord]]) -> dict[str, Any]:
@@ -155,21 +178,17 @@ def _widen(out: dict[str, Any], committed: pd.DataFrame, perturbed: list[tuple[s
         if f"{metric}_other" not in joined:
             continue
         dev = (joined[f"{metric}_other"] - joined[metric]).abs()
-        if "rel" in tol:
-            worst = float((dev / joined[metric].abs()).max())
-            tol["rel"] = round(max(tol["rel"], 2 * worst), 4)
-        else:
-            worst = float(dev.max())
-            tol["abs"] = round(max(tol["abs"], 2 * worst), 4)
+        worst = float((dev / joined[metric].abs()).max()) if "rel" in tol else float(dev.max())
         seen[metric] = round(worst, 4)
+    _floor(out, {m: v for m, v in seen.items() if m in out})
     return seen
 
 
 DOC = ("Board-wide drift per board and metric for `mibench leaderboard check` in statistical mode: a recomputed row "
-       "of one seed passes when |new - old| <= abs + rel * |old| for its mean; a row of several seeds gets tolerances "
-       "from its own spread, floored by twice the deviations under `_derived.perturbed`. Written by `mibench "
-       "leaderboard tolerances` from the spread over seeds of the board's own records (rule and spread under "
-       "`_derived`; see mibench/regression.py).")
+       "of one seed passes when |new - old| <= abs + rel * |old| for its mean, with its attack's entry under "
+       "`_by_attack` (else the board's); a row of several seeds gets tolerances from its own spread, floored by twice "
+       "the deviations under `_derived.perturbed`. Written by `mibench leaderboard tolerances` from the spread over "
+       "seeds of the board's own records (rule and spread under `_derived`; see mibench/regression.py).")
 
 
 def write_tolerances(folder: Path, board: str, perturbed: Path | None = None) -> dict[str, Any]:
@@ -256,11 +275,14 @@ def row_tolerances(row: dict[str, Any], schema: BoardSchema, entry: dict[str, An
         if metric not in row or metric not in board:
             continue
         value = float(row[metric])
-        if n < 2:  # no spread measured: the board's tolerance, for a mean of n seeds
-            tol = board[metric]
+        if n < 2:  # no spread measured: its attack's tolerance (else the board's), for a mean of n seeds
             derived_for = entry.get("_derived", {}).get("seeds_per_row", 1)
+            attack = str(row.get("attack", ""))
+            own = entry.get("_by_attack", {}).get(attack, {})
+            tol = scaled(_metric_tolerances(own), derived_for, n).get(metric) or board[metric]
+            whose = f"{attack}'s rows'" if metric in own else "the board's"
             out[metric] = Tolerance(tol["abs"] + tol["rel"] * abs(value),
-                                    f"one seed: the board's tolerance x sqrt({derived_for}/{n})")
+                                    f"one seed: {whose} tolerance x sqrt({derived_for}/{n})")
             continue
         column = schema.metric(metric) if metric != UTILITY else None
         sd = float(row.get(metric + SD, 0.0))

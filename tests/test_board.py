@@ -18,8 +18,9 @@ SPECS = {"attack_acc_top1": {"name": "attack_acc_top1", "higher_is_better": True
          "fid_backbone": {"name": "fid_backbone", "higher_is_better": False, "kind": "text"}}
 
 
-def record(seed: int, acc: float, knn: float, defense: str = "none", config: str = "c1", control: bool = False):
-    spec = {"suite": "s", "profile": "quick", "defense": defense, "attack": "plg", "seed": seed, "control": control,
+def record(seed: int, acc: float, knn: float, defense: str = "none", config: str = "c1", control: bool = False,
+           attack: str = "plg"):
+    spec = {"suite": "s", "profile": "quick", "defense": defense, "attack": attack, "seed": seed, "control": control,
             "defense_params": {}, "attack_params": {"alpha": 0.2}}
     return RunRecord(spec=spec, config_hash=config, natural_acc=0.99, evaluator_acc=0.995,
                      metrics={"attack_acc_top1": acc, "knn_dist": knn, "fid_backbone": "judge"}, metric_specs=SPECS,
@@ -95,6 +96,29 @@ def test_tolerances_need_a_row_with_two_seeds_and_scale_for_rows_with_fewer(tmp_
     result, = regression.check_board(tmp_path, "s-quick", rerun, rows=[1])
     assert result.ok and result.comparisons[1]["tolerance"] == pytest.approx(3 * math.sqrt(2) * 0.1, abs=1e-3)
     assert regression.scaled({"m": {"abs": 1.0, "rel": 0.5}}, 3, 3) == {"m": {"abs": 1.0, "rel": 0.5}}
+
+
+def test_a_one_seed_row_gets_the_tolerance_of_its_attacks_rows_not_the_boards_worst(tmp_path):
+    for seed, acc in [(0, 0.2), (1, 0.9), (2, 0.55)]:  # a GAN attack whose seeds disagree (sd 0.35)
+        lb.add_record(tmp_path, record(seed, acc, 10.0, config="c1"))
+    for seed, acc in [(0, 0.50), (1, 0.52), (2, 0.51)]:  # an attack whose seeds agree (sd 0.01)
+        lb.add_record(tmp_path, record(seed, acc, 10.0, config="c2", attack="gmi"))
+    lb.add_record(tmp_path, record(0, 0.5, 10.0, defense="calor", config="c3", attack="gmi"))  # one seed
+    tol = regression.write_tolerances(tmp_path, "s-quick")
+    k = 3 * math.sqrt(2 / 3)
+    assert tol["attack_acc_top1"]["abs"] == pytest.approx(k * 0.35, abs=1e-4)  # the board's worst row
+    binomial = math.sqrt(0.51 * 0.49 / 40)  # gmi's sd is at least one seed's sampling noise (40 images)
+    assert tol["_by_attack"]["gmi"]["attack_acc_top1"]["abs"] == pytest.approx(k * binomial, abs=1e-4)
+    assert tol["_by_attack"]["plg"]["attack_acc_top1"]["abs"] == pytest.approx(k * 0.35, abs=1e-4)
+
+    def rerun(spec, out):  # the one-seed gmi row drifts by 0.4: within the board's 0.86 x sqrt(3), not gmi's
+        return record(spec.seed, 0.9, 10.0, defense=spec.defense, attack=spec.attack)
+
+    result, = regression.check_board(tmp_path, "s-quick", rerun, rows=[0])
+    assert result.label.startswith("calor x gmi") and not result.ok
+    failed, = [c for c in result.comparisons if not c["ok"]]
+    assert failed["metric"] == "attack_acc_top1" and failed["tolerance"] == pytest.approx(
+        tol["_by_attack"]["gmi"]["attack_acc_top1"]["abs"] * math.sqrt(3), abs=1e-3)
 
 
 def test_each_row_gets_tolerances_from_its_own_spread_floored_by_the_perturbed_deviation(tmp_path):
