@@ -51,7 +51,8 @@ def finished(folder: Path, board: str) -> set[tuple[str, int]]:
     a resumed frontier or sweep skips. A record of another component version (an attack fixed since,
     say) is not finished (:func:`outdated`): the sweep recomputes it and the new record replaces it
     (same file name)."""
-    return {(r.config_hash, r.spec["seed"]) for _, r in read_records(folder, board)} - outdated(folder, board)
+    from .board.provenance import version_differences
+    return {(r.config_hash, r.spec["seed"]) for _, r in read_records(folder, board) if not version_differences(r)}
 
 
 def outdated(folder: Path, board: str) -> set[tuple[str, int]]:

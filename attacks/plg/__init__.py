@@ -12,7 +12,8 @@ Code: github.com/LetheSec/PLG-MI-Attack. White-box. Three stages (docs/protocol-
    with U(0, 1/256) dequantisation noise (``train_cgan.py:167-200``: ``ToTensor`` then
    ``_noise_adder``), and the generator's tanh output is used as it comes, as an image (the target,
    the augmentation and the saved reconstructions all take ``G(z, y)`` itself): the real images
-   teach it [0, 1], and a digit's black background is tanh(0), not a saturated -1. ``aug`` is the official kornia pipeline of ``train_cgan.py:250-255``
+   teach it [0, 1], and a digit's black background is tanh(0), not a saturated -1. ``aug`` is the
+   official kornia pipeline of ``train_cgan.py:250-255``
    (:mod:`.augment`: crop, colour jitter with p = 0.5, flip, rotation with p = 0.5). The GAN
    depends on the target, so it is trained per target and cached under the target's key.
    Learning rate: constant (PLG-MI does not decay it). With alpha = 0 (a suite's control row) the
