@@ -103,6 +103,8 @@ def test_the_mnist_frontier_covers_every_built_in_defense_with_the_suites_ladder
         [("coco", 0.25, 12.5), ("coco", 0.5, 25.0), ("coco", 1.0, 50.0), ("coco", 2.0, 100.0)]
     mid = [p for p in points if p.defense == "mid"]
     assert mid[-1].spec.defense_params["beta"] == 0.2 and len({p.spec.config_hash for p in points}) == len(points)
+    # the suite's NegLS ladder stops at -0.1: its target recipe cannot train -0.2 (the loss is unbounded below)
+    assert [p.spec.defense_params["alpha"] for p in points if p.defense == "ls"] == [0.1, 0.05, -0.05, -0.1]
 
 
 def test_bad_frontier_input_exits_2_with_a_message_before_any_run(tmp_path, capsys):
